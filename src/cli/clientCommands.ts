@@ -1,0 +1,81 @@
+import { connect } from '../client/connect.js';
+import { PlacestoreError, RequestError, StoreInvalidError, UnavailableError } from '../client/errors.js';
+import type { StoreClient } from '../client/StoreClient.js';
+import type { ClusterStatus } from '../protocol/messages.js';
+import { CliError, EXIT } from './options.js';
+
+/** Flags every client command takes. */
+export interface ClientFlags {
+  seeds: string[];
+  timeoutMs: number;
+}
+
+/** Maps a store error onto the CLI's exit codes. */
+export function toCliError(err: unknown): unknown {
+  if (err instanceof StoreInvalidError) return new CliError(EXIT.invalid, err.message);
+  if (err instanceof UnavailableError) return new CliError(EXIT.unavailable, err.message);
+  if (err instanceof RequestError) return new CliError(EXIT.usage, err.message);
+  if (err instanceof PlacestoreError) return new CliError(EXIT.usage, err.message);
+  return err;
+}
+
+/** Connects, runs fn, closes; store errors become CLI errors. */
+export async function withClient<T>(flags: ClientFlags, fn: (c: StoreClient) => Promise<T>): Promise<T> {
+  let client: StoreClient | undefined;
+  try {
+    client = await connect({ seeds: flags.seeds, timeoutMs: flags.timeoutMs });
+    return await fn(client);
+  } catch (err) {
+    throw toCliError(err);
+  } finally {
+    await client?.close();
+  }
+}
+
+/** Prints a value read from the store: strings as they are, anything else as JSON. */
+export function formatValue(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  return JSON.stringify(v);
+}
+
+/** Parses a processor argument: JSON when it parses, else the string itself. */
+export function parseArg(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Renders status for a person: one line for the cluster, a table of places, partition states. */
+export function formatStatus(s: ClusterStatus): string {
+  const lines: string[] = [];
+  const states = new Map<string, number>();
+  for (const p of s.partitions) states.set(p.state, (states.get(p.state) ?? 0) + 1);
+  const stateText = [...states].map(([k, n]) => `${n} ${k}`).join(', ') || 'none assigned yet';
+  lines.push(
+    `store ${s.valid ? 'valid' : `INVALID: ${s.invalidReason}`}; table v${s.tableVersion}; ` +
+      `${s.formed ? 'formed' : `forming (${s.places.filter((p) => p.state === 'active').length} of ${s.minPlaces} places)`}; ` +
+      `partitions: ${stateText}`,
+  );
+  lines.push('');
+  lines.push('  id  address                 pid      role     zone      state   primaries  backups');
+  for (const p of s.places) {
+    lines.push(
+      `  ${String(p.id).padEnd(3)} ${p.address.padEnd(23)} ${String(p.pid).padEnd(8)} ${p.role.padEnd(8)} ` +
+        `${(p.zone ?? '-').padEnd(9)} ${p.state.padEnd(7)} ${String(p.primaries).padStart(9)}  ${String(p.backups).padStart(7)}`,
+    );
+  }
+  const bad = s.partitions.filter((p) => p.state !== 'ok');
+  if (bad.length > 0) {
+    lines.push('');
+    lines.push(
+      `  not ok: ${bad
+        .slice(0, 20)
+        .map((p) => `${p.id}(${p.state})`)
+        .join(' ')}${bad.length > 20 ? ' ...' : ''}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,65 @@
+import { LocalCluster } from '../cluster/LocalCluster.js';
+import { CliError, EXIT } from './options.js';
+
+/** Flags of `placestore cluster`. */
+export interface ClusterFlags {
+  places: number;
+  spares: number;
+  host: string;
+  port: number;
+  zones?: string[];
+  partitions?: number;
+  failureTimeoutMs?: number;
+  processors?: string;
+}
+
+/** Runs a local cluster in the foreground until SIGINT or SIGTERM, then stops its places and exits 0. */
+export async function runCluster(flags: ClusterFlags): Promise<void> {
+  const placeArgs: string[] = [];
+  if (flags.partitions !== undefined) placeArgs.push('--partitions', String(flags.partitions));
+  if (flags.failureTimeoutMs !== undefined)
+    placeArgs.push('--failure-timeout-ms', String(flags.failureTimeoutMs));
+  if (flags.processors !== undefined) placeArgs.push('--processors', flags.processors);
+  const total = flags.places + flags.spares;
+  process.stderr.write(
+    `starting ${flags.places} place(s) and ${flags.spares} spare(s) on ${flags.host}:${flags.port}..${flags.port + total - 1}\n`,
+  );
+  let cluster: LocalCluster;
+  try {
+    cluster = await LocalCluster.start({
+      places: flags.places,
+      spares: flags.spares,
+      host: flags.host,
+      port: flags.port,
+      zones: flags.zones,
+      placeArgs,
+    });
+  } catch (err) {
+    throw new CliError(EXIT.unavailable, (err as Error).message);
+  }
+  for (const p of cluster.places) {
+    process.stderr.write(
+      `  ${p.spare ? 'spare' : 'place'} ${p.address} pid ${p.child.pid} logs to ${p.logFile}\n`,
+    );
+  }
+  process.stdout.write(`placestore ready seeds=${cluster.seeds.join(',')}\n`);
+  process.stderr.write(
+    `try: placestore put hello world --seeds ${cluster.seeds[0]}; placestore status --seeds ${cluster.seeds[0]}\n` +
+      'Ctrl-C stops the cluster.\n',
+  );
+  let stopping = false;
+  for (const p of cluster.places) {
+    p.child.on('exit', (code, signal) => {
+      if (!stopping)
+        process.stderr.write(`place ${p.address} exited (${signal ?? code}); see ${p.logFile}\n`);
+    });
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  stopping = true;
+  process.stderr.write('stopping the cluster\n');
+  await cluster.stop();
+}

@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { type BenchOp, runBench } from '../bench/Bench.js';
+import { LocalCluster } from '../cluster/LocalCluster.js';
+import { DEFAULT_LIMITS } from '../protocol/limits.js';
+import { DEFAULT_TUNING } from '../protocol/Place.js';
+import {
+  type ClientFlags,
+  formatStatus,
+  formatValue,
+  parseArg,
+  toCliError,
+  withClient,
+} from './clientCommands.js';
+import { runCluster } from './clusterCommand.js';
+import {
+  addressListOption,
+  addressOption,
+  CliError,
+  EXIT,
+  intOption,
+  nameListOption,
+  numberOption,
+  resolveSeeds,
+} from './options.js';
+import { runPlace } from './placeCommand.js';
+
+let verbose = process.argv.includes('--verbose');
+
+function clientOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--seeds <list>',
+      'HOST:PORT,... of any places (default: $PLACESTORE_SEEDS, else 127.0.0.1:7400)',
+      addressListOption,
+    )
+    .option('--timeout-ms <n>', 'fail with exit 4 when no answer within this many ms', intOption(1), 5000)
+    .option('--verbose', 'print stack traces on errors');
+}
+
+function clientFlags(opts: { seeds?: string[]; timeoutMs: number }): ClientFlags {
+  return { seeds: resolveSeeds(opts.seeds), timeoutMs: opts.timeoutMs };
+}
+
+function buildProgram(): Command {
+  const program = new Command('placestore')
+    .description('A distributed, partitioned, replicated in-memory key-value store.')
+    .version('0.1.0')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str.trim().split('\n')[0] + '\n') });
+
+  program
+    .command('place')
+    .description('run one place (a member process) in the foreground')
+    .requiredOption('--listen <host:port>', 'address to listen on', addressOption)
+    .option(
+      '--join <list>',
+      'HOST:PORT,... of places to join through, tried in turn; without it, bootstrap a new cluster',
+      addressListOption,
+    )
+    .option('--spare', 'join as a spare: holds no partitions until it replaces a dead place')
+    .option(
+      '--zone <name>',
+      'failure zone; a primary and its backup never share a zone when another zone has a place',
+    )
+    .option(
+      '--partitions <n>',
+      "partition count (bootstrap only; joiners use the cluster's)",
+      intOption(1, 65_536),
+      DEFAULT_TUNING.partitionCount,
+    )
+    .option(
+      '--min-places <n>',
+      'active places needed before partitions are assigned (bootstrap only); later non-spare joiners wait as spares',
+      intOption(1, 1000),
+      DEFAULT_TUNING.minPlaces,
+    )
+    .option(
+      '--failure-timeout-ms <n>',
+      'failure detection timeout',
+      intOption(10, 600_000),
+      DEFAULT_TUNING.failureTimeoutMs,
+    )
+    .option(
+      '--max-key-bytes <n>',
+      'largest key accepted',
+      intOption(1, 1024 * 1024),
+      DEFAULT_LIMITS.maxKeyBytes,
+    )
+    .option(
+      '--max-value-bytes <n>',
+      'largest value accepted',
+      intOption(1, 512 * 1024 * 1024),
+      DEFAULT_LIMITS.maxValueBytes,
+    )
+    .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('info'),
+    )
+    .addOption(
+      new Option('--exit-with-stdin', 'exit when standard input closes (used by `cluster`)').hideHelp(),
+    )
+    .action(runPlace);
+
+  program
+    .command('cluster')
+    .description('run a local cluster of places as child processes, in the foreground')
+    .option('--places <n>', 'active places', intOption(1, 64), 3)
+    .option('--spares <n>', 'spare places', intOption(0, 64), 1)
+    .option('--host <host>', 'host to listen on', '127.0.0.1')
+    .option('--port <n>', 'first port; places use port, port+1, ...', intOption(1, 65_535), 7400)
+    .option('--zones <list>', 'zones, assigned round-robin to the places', nameListOption)
+    .option('--partitions <n>', 'partition count', intOption(1, 65_536))
+    .option('--failure-timeout-ms <n>', 'failure detection timeout', intOption(10, 600_000))
+    .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
+    .action(runCluster);
+
+  clientOptions(
+    program.command('put').description('store VALUE under KEY').argument('<key>').argument('<value>'),
+  ).action(async (key: string, value: string, opts) => {
+    await withClient(clientFlags(opts), (c) => c.put(key, value));
+  });
+
+  clientOptions(
+    program.command('get').description('print the value of KEY (exit 1 when absent)').argument('<key>'),
+  ).action(async (key: string, opts) => {
+    const v = await withClient(clientFlags(opts), (c) => c.get(key));
+    if (v === undefined) throw new CliError(EXIT.no, `key '${key}' is absent`);
+    process.stdout.write(formatValue(v) + '\n');
+  });
+
+  clientOptions(
+    program
+      .command('cas')
+      .description('set KEY to NEW only if it holds EXPECTED; prints true (exit 0) or false (exit 1)')
+      .argument('<key>')
+      .argument('[expected]', 'the value KEY must hold (omit with --absent)')
+      .argument('[new]')
+      .option('--absent', 'instead of EXPECTED: only if KEY is absent'),
+  ).action(async (key: string, a: string | undefined, b: string | undefined, opts) => {
+    let expected: string | undefined;
+    let next: string | undefined;
+    if (opts.absent === true) {
+      if (a === undefined || b !== undefined) throw new CliError(EXIT.usage, 'cas --absent takes KEY NEW');
+      next = a;
+    } else {
+      if (a === undefined || b === undefined)
+        throw new CliError(EXIT.usage, 'cas takes KEY EXPECTED NEW (or KEY NEW with --absent)');
+      expected = a;
+      next = b;
+    }
+    const ok = await withClient(clientFlags(opts), (c) => c.compareAndSwap(key, expected, next));
+    process.stdout.write(`${ok}\n`);
+    if (!ok) process.exitCode = EXIT.no;
+  });
+
+  clientOptions(program.command('del').description('delete KEY').argument('<key>')).action(
+    async (key: string, opts) => {
+      await withClient(clientFlags(opts), (c) => c.delete(key));
+    },
+  );
+
+  clientOptions(
+    program
+      .command('submit')
+      .description(
+        "run the named processor at KEY's primary and print its result (ARG is JSON when it parses)",
+      )
+      .argument('<key>')
+      .argument('<processor>')
+      .argument('[arg]'),
+  ).action(async (key: string, processor: string, arg: string | undefined, opts) => {
+    const r = await withClient(clientFlags(opts), (c) =>
+      c.submitToKey(key, processor, arg === undefined ? undefined : parseArg(arg)),
+    );
+    process.stdout.write(formatValue(r ?? null) + '\n');
+  });
+
+  clientOptions(program.command('status').description('show the cluster, its places and partitions'))
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      const s = await withClient(clientFlags(opts), (c) => c.status());
+      process.stdout.write((opts.json === true ? JSON.stringify(s) : formatStatus(s)) + '\n');
+      if (!s.valid) process.exitCode = EXIT.invalid;
+    });
+
+  program
+    .command('bench')
+    .description('measure throughput and latency (starts its own 3-place cluster without --seeds)')
+    .option('--seeds <list>', 'HOST:PORT,... of a running cluster', addressListOption)
+    .addOption(new Option('--op <op>', 'operation').choices(['put', 'get', 'mixed', 'cas']).default('put'))
+    .option('--clients <n>', 'requests in flight', intOption(1, 100_000), 64)
+    .option('--keys <n>', 'distinct keys', intOption(1, 100_000_000), 10_000)
+    .option('--value-bytes <n>', 'value size', intOption(0, 16 * 1024 * 1024), 100)
+    .option('--seconds <s>', 'measured duration', numberOption(0.1, 86_400), 10)
+    .option('--warmup <s>', 'unmeasured warmup', numberOption(0, 3600), 2)
+    .option('--port <n>', 'first port of the cluster it starts without --seeds', intOption(1, 65_535), 7500)
+    .option('--timeout-ms <n>', 'per-request timeout', intOption(1), 10_000)
+    .option('--json', 'print the result as one JSON line')
+    .option('--verbose', 'print stack traces on errors')
+    .action(async (opts) => {
+      let cluster: LocalCluster | undefined;
+      const progress = (line: string) => process.stderr.write(line + '\n');
+      try {
+        let seeds: string[] = opts.seeds;
+        if (seeds === undefined) {
+          progress(`bench: starting a local 3-place cluster on port ${opts.port}`);
+          cluster = await LocalCluster.start({ places: 3, spares: 0, port: opts.port });
+          seeds = cluster.seeds;
+        }
+        const result = await withClient({ seeds, timeoutMs: opts.timeoutMs }, (c) =>
+          runBench(c, {
+            op: opts.op as BenchOp,
+            clients: opts.clients,
+            keys: opts.keys,
+            valueBytes: opts.valueBytes,
+            seconds: opts.seconds,
+            warmup: opts.warmup,
+            onProgress: progress,
+          }),
+        );
+        if (opts.json === true) {
+          process.stdout.write(JSON.stringify(result) + '\n');
+        } else {
+          process.stdout.write(
+            `${result.op} clients=${result.clients}: ${result.ops_per_sec} ops/s, p50 ${result.p50_us} us, ` +
+              `p99 ${result.p99_us} us, p99.9 ${result.p999_us} us, max ${result.max_us} us, ${result.errors} errors\n`,
+          );
+        }
+      } finally {
+        await cluster?.stop();
+      }
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (raw) {
+    const err = toCliError(raw);
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) {
+        process.exitCode = 0;
+        return;
+      }
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    if (err instanceof CliError) {
+      if (err.exitCode !== EXIT.no || err.message !== '')
+        process.stderr.write(`placestore: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      if (verbose) process.stderr.write(`${err.stack}\n`);
+      return;
+    }
+    process.stderr.write(`placestore: ${(err as Error).message ?? String(err)}\n`);
+    if (verbose) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = EXIT.usage;
+  }
+}
+
+verbose ||= process.env.PLACESTORE_VERBOSE === '1';
+await main();

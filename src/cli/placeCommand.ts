@@ -1,0 +1,104 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import { DEFAULT_LIMITS } from '../protocol/limits.js';
+import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/Place.js';
+import { processorRegistry } from '../protocol/processors.js';
+import { PlaceNode } from '../runtime/PlaceNode.js';
+import { realScheduler } from '../runtime/Scheduler.js';
+import { TcpTransport } from '../transport/TcpTransport.js';
+import { CliError, EXIT } from './options.js';
+
+/** Flags of `placestore place`. */
+export interface PlaceFlags {
+  listen: string;
+  join?: string[];
+  spare?: boolean;
+  zone?: string;
+  partitions: number;
+  minPlaces: number;
+  failureTimeoutMs: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  processors?: string;
+  logLevel: string;
+  exitWithStdin?: boolean;
+}
+
+/** Loads user processors from a module: its default export (an object of functions) or its named exports. */
+export async function loadProcessors(file: string | undefined): Promise<Record<string, unknown>> {
+  if (file === undefined) return {};
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(resolve(file)).href);
+  } catch (err) {
+    throw new CliError(EXIT.usage, `--processors ${file}: cannot load module: ${(err as Error).message}`);
+  }
+  const source =
+    typeof mod.default === 'object' && mod.default !== null
+      ? (mod.default as Record<string, unknown>)
+      : Object.fromEntries(Object.entries(mod).filter(([k]) => k !== 'default'));
+  return source;
+}
+
+/** Runs one place in the foreground until SIGINT or SIGTERM. */
+export async function runPlace(flags: PlaceFlags): Promise<void> {
+  const log = pino({ level: flags.logLevel, base: { place: flags.listen } });
+  let processors: PlaceConfig['processors'];
+  try {
+    processors = processorRegistry(await loadProcessors(flags.processors));
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(EXIT.usage, `--processors: ${(err as Error).message}`);
+  }
+  const config: PlaceConfig = {
+    ...DEFAULT_TUNING,
+    address: flags.listen,
+    zone: flags.zone ?? null,
+    spare: flags.spare === true,
+    pid: process.pid,
+    seeds: flags.join ?? [],
+    partitionCount: flags.partitions,
+    minPlaces: flags.minPlaces,
+    failureTimeoutMs: flags.failureTimeoutMs,
+    limits: { ...DEFAULT_LIMITS, maxKeyBytes: flags.maxKeyBytes, maxValueBytes: flags.maxValueBytes },
+    processors,
+  };
+  const transport = new TcpTransport({
+    maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
+    log: (level, msg) => log[level](msg),
+  });
+  const node = new PlaceNode(config, transport, realScheduler, (msg) => log.warn(msg));
+  try {
+    await node.start();
+  } catch (err) {
+    throw new CliError(EXIT.unavailable, `cannot listen on ${flags.listen}: ${(err as Error).message}`);
+  }
+  log.info(
+    { join: config.seeds, spare: config.spare, zone: config.zone, processors: [...processors.keys()] },
+    config.seeds.length === 0 ? 'bootstrapped a new cluster' : 'joining',
+  );
+  const joinWatch = setInterval(() => {
+    const id = node.place.id;
+    if (id === null) return;
+    clearInterval(joinWatch);
+    log.info({ id }, `joined the cluster as place ${id}`);
+  }, 50);
+
+  let stopping = false;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(joinWatch);
+    log.info(`stopping (${why})`);
+    void node.stop().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (flags.exitWithStdin === true) {
+    process.stdin.on('end', () => stop('parent went away'));
+    process.stdin.on('error', () => stop('parent went away'));
+    process.stdin.resume();
+  }
+  await new Promise<never>(() => {});
+}

@@ -1,0 +1,351 @@
+import { randomBytes } from 'node:crypto';
+import { Packr } from 'msgpackr';
+import type { ClusterStatus, ErrorReply, OpCode, OpRequest, OpResult } from '../protocol/messages.js';
+import { PartitionTable, type TableData } from '../protocol/PartitionTable.js';
+import type { Scheduler } from '../runtime/Scheduler.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../transport/FrameCodec.js';
+import type { Link, Transport, WireMessage } from '../transport/Transport.js';
+import { PlacestoreError, RequestError, StoreInvalidError, UnavailableError } from './errors.js';
+
+/** How a client finds and talks to a cluster. */
+export interface ClientOptions {
+  seeds: string[];
+  /** Each call fails with UnavailableError when it has no answer within this many milliseconds. */
+  timeoutMs: number;
+  transport: Transport;
+  scheduler: Scheduler;
+  clientId?: string;
+}
+
+type Kind = 'op' | 'status';
+
+interface Pending {
+  kind: Kind;
+  msg: OpRequest | { t: 'status'; id: number; tv: number };
+  key: string;
+  deadline: number;
+  resolve: (reply: WireMessage) => void;
+  reject: (err: Error) => void;
+  link: Link | null;
+  target: string | null;
+  sent: boolean;
+  attempt: number;
+  lastProblem: string;
+}
+
+const packr = new Packr({ useRecords: false });
+const WRITES = new Set<OpCode>(['put', 'cas', 'del', 'submit']);
+
+/**
+ * The client: learns the partition table lazily from any seed, sends each request to its key's
+ * primary (many in flight per connection), follows redirects, retries with the same request id
+ * (so writes happen once), and gives up with UnavailableError at the caller's deadline.
+ */
+export class StoreClient {
+  readonly clientId: string;
+  private table: PartitionTable | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private waitingForTable: Pending[] = [];
+  private tableWaiters: { resolve: () => void; reject: (e: Error) => void; deadline: number }[] = [];
+  private tableFetchAt = Number.NEGATIVE_INFINITY;
+  private tableFetchIndex = 0;
+  private nextId = 1;
+  private closed = false;
+  private readonly stopSweep: () => void;
+  private readonly sweepMs: number;
+
+  constructor(private readonly options: ClientOptions) {
+    if (options.seeds.length === 0)
+      throw new PlacestoreError('bad_request', 'at least one seed address is needed');
+    this.clientId = options.clientId ?? randomBytes(8).toString('hex');
+    this.sweepMs = Math.max(5, Math.min(50, Math.floor(options.timeoutMs / 4)));
+    options.transport.onMessage((link, msg) => this.onMessage(link, msg));
+    options.transport.onLinkClosed((link) => this.onLinkClosed(link));
+    this.stopSweep = options.scheduler.every(this.sweepMs, () => this.sweep());
+  }
+
+  /** The table version this client routes by (0 before it has one). */
+  get tableVersion(): number {
+    return this.table?.version ?? 0;
+  }
+
+  /** The newest table this client knows, or null. */
+  get tableData(): TableData | null {
+    return this.table?.data ?? null;
+  }
+
+  /** Routes by this table from now on, even if it is older (tests and tools use it to provoke redirects). */
+  routeBy(data: TableData): void {
+    this.table = new PartitionTable(data);
+  }
+
+  /** Resolves once a partition table has been fetched from some seed. */
+  ready(): Promise<void> {
+    if (this.table !== null) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.tableWaiters.push({
+        resolve,
+        reject,
+        deadline: this.options.scheduler.now() + this.options.timeoutMs,
+      });
+      this.fetchTable(true);
+    });
+  }
+
+  /** Returns the value of key, or undefined when it is absent. */
+  async get(key: string): Promise<unknown> {
+    const res = await this.op('get', key);
+    return res.v === null || res.v === undefined ? undefined : packr.unpack(res.v);
+  }
+
+  /** Stores value under key once the backup has it. */
+  async put(key: string, value: unknown): Promise<void> {
+    if (value === undefined) throw new RequestError('bad_request', 'put: value is undefined (use delete)');
+    await this.op('put', key, { v: this.encode(value, 'value') });
+  }
+
+  /** Sets key to next only if its value equals expected (undefined: only if absent); returns whether it did. */
+  async compareAndSwap(key: string, expected: unknown, next: unknown): Promise<boolean> {
+    const res = await this.op('cas', key, {
+      x: expected === undefined ? null : this.encode(expected, 'expected value'),
+      v: next === undefined ? null : this.encode(next, 'new value'),
+    });
+    return res.ok === true;
+  }
+
+  /** Removes key (a no-op when it is absent). */
+  async delete(key: string): Promise<void> {
+    await this.op('del', key);
+  }
+
+  /** Runs the named processor at key's primary and returns its result. */
+  async submitToKey(key: string, processor: string, arg?: unknown): Promise<unknown> {
+    if (typeof processor !== 'string' || processor.length === 0) {
+      throw new RequestError('bad_request', 'submitToKey: processor name must be a non-empty string');
+    }
+    const res = await this.op('submit', key, {
+      p: processor,
+      ...(arg === undefined ? {} : { a: this.encode(arg, 'processor argument') }),
+    });
+    return res.r === undefined ? undefined : packr.unpack(res.r);
+  }
+
+  /** Asks the leader for the cluster's status. */
+  async status(): Promise<ClusterStatus> {
+    const reply = await this.request('status', '', { t: 'status', id: this.nextId++, tv: 0 });
+    return reply.status as ClusterStatus;
+  }
+
+  /** Fails every call in flight and closes the connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopSweep();
+    const err = new UnavailableError('the client was closed', true);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    for (const p of this.waitingForTable) p.reject(err);
+    this.waitingForTable = [];
+    for (const w of this.tableWaiters) w.reject(err);
+    this.tableWaiters = [];
+    await this.options.transport.close();
+  }
+
+  private encode(value: unknown, what: string): Uint8Array {
+    const bytes = packr.pack(value);
+    if (bytes.length > DEFAULT_MAX_FRAME_BYTES - 4096) {
+      throw new RequestError('too_large', `${what} of ${bytes.length} bytes is larger than a frame may be`);
+    }
+    return bytes;
+  }
+
+  private op(o: OpCode, key: string, extra: Partial<OpRequest> = {}): Promise<OpResult> {
+    if (typeof key !== 'string')
+      return Promise.reject(new RequestError('bad_request', 'key must be a string'));
+    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o, k: key, ...extra };
+    return this.request('op', key, msg) as unknown as Promise<OpResult>;
+  }
+
+  private request(kind: Kind, key: string, msg: Pending['msg']): Promise<WireMessage> {
+    if (this.closed) return Promise.reject(new UnavailableError('the client is closed', false));
+    return new Promise((resolve, reject) => {
+      const p: Pending = {
+        kind,
+        msg,
+        key,
+        deadline: this.options.scheduler.now() + this.options.timeoutMs,
+        resolve,
+        reject,
+        link: null,
+        target: null,
+        sent: false,
+        attempt: 0,
+        lastProblem: 'no place answered',
+      };
+      this.pending.set(msg.id, p);
+      this.dispatch(p);
+    });
+  }
+
+  private dispatch(p: Pending): void {
+    if (this.closed || !this.pending.has(p.msg.id)) return;
+    const table = this.table;
+    if (table === null) {
+      this.waitingForTable.push(p);
+      this.fetchTable(false);
+      return;
+    }
+    let target = p.target;
+    // With no primary known (the cluster is forming), ask the leader: its answer says why.
+    if (p.kind === 'op')
+      target = table.primaryAddress(table.partitionOf(p.key)) ?? table.leader?.address ?? null;
+    else target ??= table.leader?.address ?? null;
+    if (target === null) {
+      p.lastProblem = 'the partition has no primary in the current table';
+      this.retryLater(p, true);
+      return;
+    }
+    p.msg.tv = table.version;
+    const link = this.options.transport.linkTo(target);
+    p.link = link;
+    p.target = p.kind === 'op' ? null : target;
+    if (p.kind === 'op' && WRITES.has((p.msg as OpRequest).o)) p.sent = true;
+    link.send(p.msg as unknown as WireMessage);
+  }
+
+  private retryLater(p: Pending, refreshTable: boolean): void {
+    p.link = null;
+    p.attempt++;
+    if (refreshTable) this.fetchTable(true);
+    const delay = Math.min(5 * 2 ** Math.min(p.attempt, 7), 250);
+    this.options.scheduler.after(delay, () => this.dispatch(p));
+  }
+
+  private onMessage(link: Link, msg: WireMessage): void {
+    switch (msg.t) {
+      case 'res':
+      case 'statusReply': {
+        const p = this.pending.get(msg.id as number);
+        if (p === undefined || p.link !== link) return;
+        this.pending.delete(p.msg.id);
+        p.resolve(msg);
+        return;
+      }
+      case 'table':
+        this.adopt(msg.table as TableData);
+        return;
+      case 'err':
+        this.onError(link, msg as unknown as ErrorReply);
+        return;
+    }
+  }
+
+  private onError(link: Link, err: ErrorReply): void {
+    const p = err.id === undefined ? undefined : this.pending.get(err.id);
+    if (p === undefined || p.link !== link) return;
+    switch (err.code) {
+      case 'redirect':
+        p.lastProblem = `redirected: ${err.msg}`;
+        if (err.table !== undefined && this.adopt(err.table)) {
+          this.dispatch(p);
+        } else if (p.kind === 'status' && err.to !== undefined) {
+          p.target = err.to;
+          this.dispatch(p);
+        } else {
+          this.retryLater(p, true);
+        }
+        return;
+      case 'unavailable':
+        p.lastProblem = err.msg;
+        this.retryLater(p, false);
+        return;
+      case 'invalid':
+        this.pending.delete(p.msg.id);
+        p.reject(new StoreInvalidError(err.msg));
+        return;
+      default:
+        this.pending.delete(p.msg.id);
+        p.reject(new RequestError(err.code, err.msg));
+    }
+  }
+
+  private onLinkClosed(link: Link): void {
+    if (this.closed) return;
+    let lost = false;
+    for (const p of this.pending.values()) {
+      if (p.link !== link) continue;
+      p.lastProblem = `connection to ${link.remote} lost`;
+      p.target = null;
+      lost = true;
+      this.retryLater(p, true);
+    }
+    if (lost) this.tableFetchAt = Number.NEGATIVE_INFINITY;
+  }
+
+  private adopt(data: TableData): boolean {
+    if (this.table !== null && data.version <= this.table.version) return false;
+    this.table = new PartitionTable(data);
+    const waiting = this.waitingForTable;
+    this.waitingForTable = [];
+    for (const p of waiting) this.dispatch(p);
+    for (const w of this.tableWaiters) w.resolve();
+    this.tableWaiters = [];
+    return true;
+  }
+
+  /** Asks the next candidate (seeds, then known places) for the table, at most once per sweep period. */
+  private fetchTable(force: boolean): void {
+    const now = this.options.scheduler.now();
+    const interval = force ? this.sweepMs : Math.max(this.sweepMs * 4, 100);
+    if (now - this.tableFetchAt < interval) return;
+    this.tableFetchAt = now;
+    const candidates = [...this.options.seeds];
+    for (const m of this.table?.data.members ?? []) {
+      if (m.state !== 'dead' && !candidates.includes(m.address)) candidates.push(m.address);
+    }
+    const leader = this.table?.leader?.address;
+    const address =
+      leader !== undefined && this.tableFetchIndex % 2 === 0
+        ? leader
+        : candidates[this.tableFetchIndex % candidates.length];
+    this.tableFetchIndex++;
+    this.options.transport.linkTo(address).send({ t: 'tableGet', tv: this.tableVersion });
+  }
+
+  private sweep(): void {
+    const now = this.options.scheduler.now();
+    for (const p of this.pending.values()) {
+      if (p.deadline > now) break;
+      this.pending.delete(p.msg.id);
+      const what = p.kind === 'op' ? `${(p.msg as OpRequest).o} of key '${truncate(p.key)}'` : 'status';
+      const unknown = p.sent ? '; it may or may not have taken effect' : '; it was not applied';
+      p.reject(
+        new UnavailableError(
+          `no answer within ${this.options.timeoutMs} ms for ${what} (${p.lastProblem})${unknown}`,
+          p.sent,
+        ),
+      );
+    }
+    if (this.waitingForTable.length > 0) {
+      this.waitingForTable = this.waitingForTable.filter((p) => this.pending.has(p.msg.id));
+      if (this.waitingForTable.length > 0) this.fetchTable(false);
+    }
+    if (this.tableWaiters.length > 0) {
+      const expired = this.tableWaiters.filter((w) => w.deadline <= now);
+      this.tableWaiters = this.tableWaiters.filter((w) => w.deadline > now);
+      for (const w of expired) {
+        w.reject(
+          new UnavailableError(
+            `no place answered within ${this.options.timeoutMs} ms (seeds: ${this.options.seeds.join(',')})`,
+            false,
+          ),
+        );
+      }
+      if (this.tableWaiters.length > 0) this.fetchTable(false);
+    }
+  }
+}
+
+function truncate(s: string): string {
+  return s.length > 40 ? s.slice(0, 40) + '…' : s;
+}

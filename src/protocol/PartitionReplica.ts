@@ -1,0 +1,197 @@
+import type { Outcome, ReplicateEntry } from './messages.js';
+
+/** Whoever is waiting for a write to be replicated: the place turns it into a reply. */
+export interface Waiter {
+  /** Opaque reply handle (a link). */
+  to: unknown;
+  id: number;
+  outcome: Outcome | null;
+  /** get: the value to return. */
+  value?: Uint8Array | null;
+}
+
+/** A write applied at the primary that its backup has not acknowledged yet. */
+export interface PendingWrite {
+  seq: number;
+  waiters: Waiter[];
+}
+
+/** A remembered write result, so a retried request gets its first answer instead of running twice. */
+export interface RememberedResult {
+  outcome: Outcome;
+  /** The write to wait for while it is not replicated; null when it was complete at once. */
+  pending: PendingWrite | null;
+}
+
+export type ReplicaRole = 'primary' | 'backup' | 'none';
+
+/** What the backup did with a replicated entry. */
+export type BackupVerdict = 'applied' | 'buffered' | 'duplicate' | 'stale-epoch' | 'overflow';
+
+/**
+ * One partition's data on one place, with the ordering rules of both roles: the primary numbers
+ * updates and holds their replies until the backup has them; the backup applies them strictly in
+ * sequence order and refuses entries from an older epoch.
+ */
+export class PartitionReplica {
+  role: ReplicaRole = 'none';
+  epoch = 0;
+  readonly data = new Map<string, Uint8Array>();
+  /** Primary: last sequence number assigned. Backup: last sequence number applied in order. */
+  seq = 0;
+  /** Primary: highest sequence number the backup acknowledged. */
+  ackedSeq = 0;
+  private readonly results = new Map<string, RememberedResult>();
+  private readonly pending: PendingWrite[] = [];
+  private pendingHead = 0;
+  private readonly pendingByKey = new Map<string, PendingWrite>();
+  private readonly outOfOrder = new Map<number, ReplicateEntry>();
+
+  constructor(
+    readonly id: number,
+    private readonly maxResults: number,
+    private readonly maxOutOfOrder: number,
+  ) {}
+
+  /** Number of writes waiting for the backup. */
+  get pendingCount(): number {
+    return this.pending.length - this.pendingHead;
+  }
+
+  /** Returns the remembered outcome of a write, or undefined when this request was never seen. */
+  remembered(dedupe: string): RememberedResult | undefined {
+    return this.results.get(dedupe);
+  }
+
+  /** Primary: true while a remembered write is not yet acknowledged by the backup. */
+  isUnreplicated(result: RememberedResult): boolean {
+    return result.pending !== null && result.pending.seq > this.ackedSeq;
+  }
+
+  /**
+   * Primary: answers a read-like request now, or parks it behind the key's unreplicated write so no
+   * reader sees a value the backup does not have yet. Returns true when the waiter can be answered now.
+   */
+  readNowOrPark(key: string, waiter: Waiter): boolean {
+    const pending = this.pendingByKey.get(key);
+    if (pending === undefined) return true;
+    pending.waiters.push(waiter);
+    return false;
+  }
+
+  /**
+   * Primary: applies a write locally, numbers it, remembers its outcome, and returns the entry to send
+   * to the backup (null when there is no backup: the write is complete at once).
+   */
+  primaryWrite(
+    key: string,
+    value: Uint8Array | null,
+    dedupe: string,
+    outcome: Outcome,
+    waiter: Waiter,
+    hasBackup: boolean,
+    tv: number,
+  ): ReplicateEntry | null {
+    this.seq++;
+    this.apply(key, value);
+    if (!hasBackup) {
+      this.ackedSeq = this.seq;
+      this.remember(dedupe, { outcome, pending: null });
+      return null;
+    }
+    const write: PendingWrite = { seq: this.seq, waiters: [waiter] };
+    this.pending.push(write);
+    // Re-insert so the map stays ordered by sequence number; acknowledge() relies on it.
+    this.pendingByKey.delete(key);
+    this.pendingByKey.set(key, write);
+    this.remember(dedupe, { outcome, pending: write });
+    return {
+      t: 'repl',
+      tv,
+      p: this.id,
+      e: this.epoch,
+      s: this.seq,
+      k: key,
+      v: value,
+      d: dedupe,
+      out: outcome,
+    };
+  }
+
+  /** Primary: parks a retried request behind its own still-unreplicated write. */
+  parkRetry(pending: PendingWrite, waiter: Waiter): void {
+    pending.waiters.push(waiter);
+  }
+
+  /** Primary: records the backup's cumulative ack and returns the waiters now complete, in order. */
+  acknowledge(seq: number, done: Waiter[]): void {
+    if (seq <= this.ackedSeq) return;
+    this.ackedSeq = Math.min(seq, this.seq);
+    while (this.pendingHead < this.pending.length && this.pending[this.pendingHead].seq <= this.ackedSeq) {
+      const write = this.pending[this.pendingHead++];
+      for (const w of write.waiters) done.push(w);
+      write.waiters.length = 0;
+    }
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending.splice(0, this.pendingHead);
+      this.pendingHead = 0;
+    }
+    for (const [key, write] of this.pendingByKey) {
+      if (write.seq > this.ackedSeq) break;
+      this.pendingByKey.delete(key);
+    }
+  }
+
+  /** Removes every unreplicated write's waiters (the replica lost its primary role), returning them. */
+  abandonPending(done: Waiter[]): void {
+    for (let i = this.pendingHead; i < this.pending.length; i++) {
+      for (const w of this.pending[i].waiters) done.push(w);
+    }
+    this.pending.length = 0;
+    this.pendingHead = 0;
+    this.pendingByKey.clear();
+  }
+
+  /** Backup: applies an entry in sequence order, buffering ones that arrive early. */
+  backupApply(entry: ReplicateEntry): BackupVerdict {
+    if (entry.e < this.epoch) return 'stale-epoch';
+    if (entry.e > this.epoch) this.epoch = entry.e;
+    if (entry.s <= this.seq) return 'duplicate';
+    if (entry.s > this.seq + 1) {
+      if (this.outOfOrder.size >= this.maxOutOfOrder) return 'overflow';
+      this.outOfOrder.set(entry.s, entry);
+      return 'buffered';
+    }
+    this.applyEntry(entry);
+    for (
+      let next = this.outOfOrder.get(this.seq + 1);
+      next !== undefined;
+      next = this.outOfOrder.get(this.seq + 1)
+    ) {
+      this.outOfOrder.delete(next.s);
+      this.applyEntry(next);
+    }
+    return 'applied';
+  }
+
+  private applyEntry(entry: ReplicateEntry): void {
+    this.seq = entry.s;
+    this.apply(entry.k, entry.v);
+    if (entry.d !== undefined && entry.out !== undefined)
+      this.remember(entry.d, { outcome: entry.out, pending: null });
+  }
+
+  private apply(key: string, value: Uint8Array | null): void {
+    if (value === null) this.data.delete(key);
+    else this.data.set(key, value);
+  }
+
+  private remember(dedupe: string, result: RememberedResult): void {
+    this.results.delete(dedupe);
+    this.results.set(dedupe, result);
+    if (this.results.size > this.maxResults) {
+      const oldest = this.results.keys().next().value as string;
+      this.results.delete(oldest);
+    }
+  }
+}

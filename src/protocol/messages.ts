@@ -1,0 +1,182 @@
+import type { TableData } from './PartitionTable.js';
+
+/** Operations a client can ask of a key's primary. */
+export type OpCode = 'get' | 'put' | 'cas' | 'del' | 'submit';
+
+/** A client request. Values travel as MessagePack bytes the place stores without decoding. */
+export interface OpRequest {
+  t: 'op';
+  /** Request number, unique per client; with `c` it identifies a write for exactly-once retries. */
+  id: number;
+  /** Client id. */
+  c: string;
+  /** Sender's table version. */
+  tv: number;
+  o: OpCode;
+  k: string;
+  /** New value (put, cas; null in cas means delete). */
+  v?: Uint8Array | null;
+  /** Expected value of cas; null means "absent". */
+  x?: Uint8Array | null;
+  /** Processor name (submit). */
+  p?: string;
+  /** Processor argument, MessagePack bytes (submit). */
+  a?: Uint8Array;
+}
+
+/** Success reply to an OpRequest. */
+export interface OpResult {
+  t: 'res';
+  id: number;
+  tv: number;
+  /** get: the value's bytes, null when absent. */
+  v?: Uint8Array | null;
+  /** cas: whether it swapped. */
+  ok?: boolean;
+  /** submit: the processor's result as MessagePack bytes. */
+  r?: Uint8Array;
+}
+
+/** Error codes a place answers with. */
+export type ErrorCode =
+  | 'redirect'
+  | 'unavailable'
+  | 'invalid'
+  | 'bad_request'
+  | 'too_large'
+  | 'unknown_command'
+  | 'unknown_processor'
+  | 'processor_failed'
+  | 'bad_frame'
+  | 'frame_too_large'
+  | 'bad_message';
+
+/** Error reply; `table` is attached to redirects when the place knows a newer table than the sender. */
+export interface ErrorReply {
+  t: 'err';
+  id?: number;
+  tv?: number;
+  code: ErrorCode;
+  msg: string;
+  /** Address that should be asked instead. */
+  to?: string;
+  table?: TableData;
+}
+
+/** One ordered update of a partition, sent by its primary to its backup. */
+export interface ReplicateEntry {
+  t: 'repl';
+  tv: number;
+  p: number;
+  e: number;
+  s: number;
+  k: string;
+  /** New value bytes; null deletes the key. */
+  v: Uint8Array | null;
+  /** Exactly-once key of the client request, and the outcome to return on a retry. */
+  d?: string;
+  out?: Outcome;
+}
+
+/** The part of a reply that a retried write gets back unchanged. */
+export interface Outcome {
+  ok?: boolean;
+  r?: Uint8Array;
+}
+
+export interface ReplicateAck {
+  t: 'replAck';
+  tv: number;
+  p: number;
+  e: number;
+  /** Highest sequence number applied in order. */
+  s: number;
+}
+
+export interface ReplicateReject {
+  t: 'replReject';
+  tv: number;
+  p: number;
+  /** The backup's epoch, newer than the sender's. */
+  e: number;
+  msg: string;
+}
+
+export interface JoinRequest {
+  t: 'join';
+  tv: number;
+  address: string;
+  zone: string | null;
+  spare: boolean;
+  pid: number;
+}
+
+export interface JoinAccepted {
+  t: 'joined';
+  tv: number;
+  id: number;
+  table: TableData;
+}
+
+export interface TablePush {
+  t: 'tablePush';
+  tv: number;
+  table: TableData;
+}
+
+export interface TableAck {
+  t: 'tableAck';
+  tv: number;
+}
+
+export interface TableUpdate {
+  t: 'tableUpdate';
+  tv: number;
+  table: TableData;
+}
+
+export interface TableGet {
+  t: 'tableGet';
+  tv: number;
+}
+
+export interface TableReply {
+  t: 'table';
+  tv: number;
+  table: TableData;
+}
+
+export interface StatusGet {
+  t: 'status';
+  tv: number;
+}
+
+export interface StatusReply {
+  t: 'statusReply';
+  tv: number;
+  status: ClusterStatus;
+}
+
+/** The cluster as `placestore status --json` prints it (CONTRACT.md). */
+export interface ClusterStatus {
+  valid: boolean;
+  invalidReason: string | null;
+  tableVersion: number;
+  leader: number | null;
+  deputy: number | null;
+  failureTimeoutMs: number;
+  /** False while fewer than minPlaces active places have joined; partitions is empty until then. */
+  formed: boolean;
+  minPlaces: number;
+  places: {
+    id: number;
+    address: string;
+    pid: number;
+    role: 'leader' | 'deputy' | 'member' | 'spare';
+    zone: string | null;
+    state: 'active' | 'spare' | 'dead';
+    primaries: number;
+    backups: number;
+  }[];
+  partitions: { id: number; primary: number | null; backup: number | null; epoch: number; state: string }[];
+}

@@ -1,0 +1,474 @@
+import net from 'node:net';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  EMPTY_CHUNK,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FrameError,
+} from './FrameCodec.js';
+import type { Link, LinkClosedHandler, MessageHandler, Transport, WireMessage } from './Transport.js';
+
+/** Log sink; the transport logs peer misbehaviour and link failures, never message contents. */
+export type TransportLog = (level: 'debug' | 'info' | 'warn', msg: string) => void;
+
+/** Tuning for TcpTransport; every field has a default. */
+export interface TcpTransportOptions {
+  /** Largest frame payload accepted from a peer or sent to one (default 16 MiB). */
+  maxFrameBytes?: number;
+  /** Bytes a link may buffer for writing before reading is paused (default 8 MiB). */
+  highWaterBytes?: number;
+  /** An outgoing dial fails after this long (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Minimum time between a failed link to an address and the next dial to it (default 50 ms). */
+  reconnectDelayMs?: number;
+  log?: TransportLog;
+}
+
+/** Default write buffer limit per link. */
+export const DEFAULT_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_RECONNECT_DELAY_MS = 50;
+// A closing socket whose peer neither reads nor closes is destroyed after this long.
+const LINGER_MS = 2000;
+
+/** Parses "host:port" (or "[ipv6]:port"); throws on anything else. */
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = match ? Number(match[3]) : Number.NaN;
+  if (!match || port > 65535) {
+    throw new Error(`invalid address "${address}": expected host:port with a port from 0 to 65535`);
+  }
+  return { host: match[1] ?? match[2], port };
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** What a link needs from its transport. */
+interface LinkHost {
+  readonly maxFrameBytes: number;
+  readonly highWaterBytes: number;
+  log: TransportLog;
+  deliver(link: TcpLink, msg: WireMessage): void;
+  readBlocked(link: TcpLink): boolean;
+  backedUp(link: TcpLink): void;
+  drained(link: TcpLink): void;
+  scheduleResume(link: TcpLink): void;
+  closed(link: TcpLink, reason: string, failed: boolean): void;
+}
+
+/** One TCP connection carrying frames; created by TcpTransport (incoming) or TcpTransport.linkTo (outgoing). */
+export class TcpLink implements Link {
+  private socket: net.Socket | null = null;
+  private isConnected = false;
+  private isClosed = false;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /** @internal Timer of a delayed or in-progress dial. */
+  dialTimer: NodeJS.Timeout | null = null;
+  /** @internal Reading paused because this link's own writes are backed up (incoming links only). */
+  readPaused = false;
+  /** @internal */
+  readonly decoder: FrameDecoder;
+
+  /** @internal */
+  constructor(
+    private readonly host: LinkHost,
+    readonly remote: string,
+    readonly outgoing: boolean,
+  ) {
+    this.decoder = new FrameDecoder(host.maxFrameBytes);
+  }
+
+  /** True once the link is closed or failed. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** True while the socket is connected. */
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** Bytes queued for writing: not yet handed to the socket plus the socket's own buffer. */
+  get bufferedBytes(): number {
+    return this.queuedBytes + (this.socket?.writableLength ?? 0);
+  }
+
+  /** Queues msg for the next flush; dropped if the link is closed; throws if it encodes above maxFrameBytes. */
+  send(msg: WireMessage): void {
+    if (this.isClosed) {
+      this.host.log('debug', `${this.remote}: dropped '${msg.t}' sent on a closed link`);
+      return;
+    }
+    const frame = encodeFrame(msg);
+    if (frame.length - FRAME_HEADER_BYTES > this.host.maxFrameBytes) {
+      throw new FrameError(
+        'frame_too_large',
+        `message '${msg.t}' encodes to ${frame.length - FRAME_HEADER_BYTES} bytes, more than the limit of ${this.host.maxFrameBytes} bytes`,
+        false,
+      );
+    }
+    this.queue.push(frame);
+    this.queuedBytes += frame.length;
+    if (!this.isConnected) {
+      if (this.queuedBytes > this.host.highWaterBytes) {
+        this.fail(`more than ${this.host.highWaterBytes} bytes queued while connecting to ${this.remote}`);
+      }
+      return;
+    }
+    this.scheduleFlush();
+    if (this.bufferedBytes > this.host.highWaterBytes) this.host.backedUp(this);
+  }
+
+  /** Flushes queued frames, then ends the connection. */
+  close(): void {
+    this.shutdown('closed locally');
+  }
+
+  /** @internal Takes over a connected (incoming) or connecting (outgoing) socket. */
+  attach(socket: net.Socket, connected: boolean): void {
+    this.socket = socket;
+    this.isConnected = connected;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.isClosed) this.decoder.push(chunk, this.onFrame, this.onFrameError);
+    });
+    socket.on('drain', () => this.releaseIfDrained());
+    socket.on('error', (err) => this.fail(err.message));
+    socket.on('close', () => {
+      if (this.lingerTimer) clearTimeout(this.lingerTimer);
+      this.fail('connection closed by peer');
+    });
+    if (!connected) {
+      socket.once('connect', () => {
+        this.isConnected = true;
+        if (this.dialTimer) clearTimeout(this.dialTimer);
+        this.dialTimer = null;
+        if (this.isClosed) {
+          this.endSocket();
+        } else {
+          this.flush();
+        }
+      });
+    }
+  }
+
+  /** @internal Stops reading from the socket; frames already received wait in the decoder. */
+  pauseReading(): void {
+    this.socket?.pause();
+    this.decoder.stop();
+  }
+
+  /** @internal Delivers frames held back by a pause, then reads again unless paused anew. */
+  resumeReading(): void {
+    if (this.isClosed || this.host.readBlocked(this)) return;
+    this.decoder.push(EMPTY_CHUNK, this.onFrame, this.onFrameError);
+    if (!this.isClosed && !this.host.readBlocked(this)) this.socket?.resume();
+  }
+
+  /** @internal Closes gracefully: flush, end, report. */
+  shutdown(reason: string): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.decoder.stop();
+    if (this.isConnected) {
+      this.endSocket();
+    } else if (this.queue.length === 0) {
+      // Nothing to flush: abandon the dial. Otherwise the connect handler flushes and ends.
+      if (this.dialTimer) clearTimeout(this.dialTimer);
+      this.socket?.destroy();
+    }
+    this.host.closed(this, reason, false);
+  }
+
+  /** @internal Closes abruptly, dropping queued frames; reports once. */
+  fail(reason: string): void {
+    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.dialTimer = null;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.socket?.destroy();
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.decoder.stop();
+    this.host.closed(this, reason, true);
+  }
+
+  private readonly onFrame = (msg: WireMessage): void => {
+    this.host.deliver(this, msg);
+  };
+
+  private readonly onFrameError = (err: FrameError): void => {
+    this.host.log('warn', `${this.remote}: ${err.message}`);
+    this.send({ t: 'err', code: err.code, msg: err.message });
+    if (err.fatal) this.shutdown(err.message);
+  };
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const socket = this.socket;
+    if (!socket || !this.isConnected || socket.destroyed || this.queue.length === 0) return;
+    const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queuedBytes);
+    this.queue = [];
+    this.queuedBytes = 0;
+    socket.write(data);
+    this.releaseIfDrained();
+  }
+
+  private releaseIfDrained(): void {
+    const socket = this.socket;
+    if (!socket || socket.writableNeedDrain || this.queuedBytes > this.host.highWaterBytes) return;
+    this.host.drained(this);
+  }
+
+  private endSocket(): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    this.flush();
+    socket.end();
+    // Keep reading (and discarding) so the peer's FIN is seen; closing with unread input would send RST.
+    socket.resume();
+    this.lingerTimer = setTimeout(() => socket.destroy(), LINGER_MS);
+    this.lingerTimer.unref();
+  }
+}
+
+/** Transport over TCP: length-prefixed MessagePack frames, pooled outgoing links, write batching, backpressure. */
+export class TcpTransport implements Transport {
+  private readonly host: LinkHost;
+  private readonly connectTimeoutMs: number;
+  private readonly reconnectDelayMs: number;
+  private readonly log: TransportLog;
+  private server: net.Server | null = null;
+  private boundAddress: string | null = null;
+  private isClosed = false;
+  private readonly incoming = new Set<TcpLink>();
+  private readonly outgoingLinks = new Set<TcpLink>();
+  private readonly pool = new Map<string, TcpLink>();
+  private readonly lastFailure = new Map<string, number>();
+  private readonly backedUpLinks = new Set<TcpLink>();
+  private readonly socketsClosing = new Set<Promise<void>>();
+  private messageHandler: MessageHandler = () => {};
+  private linkClosedHandler: LinkClosedHandler = () => {};
+
+  /** Creates an idle transport; call listen to accept connections, linkTo to dial. */
+  constructor(options: TcpTransportOptions = {}) {
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    const highWaterBytes = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES;
+    if (!(maxFrameBytes > 0 && maxFrameBytes <= 0xffffffff))
+      throw new RangeError('maxFrameBytes out of range');
+    if (!(highWaterBytes > 0)) throw new RangeError('highWaterBytes must be positive');
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
+    const log = options.log ?? (() => {});
+    this.log = log;
+    this.host = {
+      maxFrameBytes,
+      highWaterBytes,
+      log,
+      deliver: (link, msg) => this.deliver(link, msg),
+      readBlocked: (link) => link.readPaused || this.backedUpLinks.size > 0,
+      backedUp: (link) => this.onBackedUp(link),
+      drained: (link) => this.onDrained(link),
+      scheduleResume: (link) => queueMicrotask(() => link.resumeReading()),
+      closed: (link, reason, failed) => this.onLinkClosedInternal(link, reason, failed),
+    };
+  }
+
+  /** The bound "host:port" once listening (with the real port when 0 was asked for), else null. */
+  get listenAddress(): string | null {
+    return this.boundAddress;
+  }
+
+  /** True while reading is paused on any incoming socket because some link's writes are backed up. */
+  get pausedForBackpressure(): boolean {
+    if (this.backedUpLinks.size > 0) return true;
+    for (const link of this.incoming) if (link.readPaused) return true;
+    return false;
+  }
+
+  /** Starts accepting connections; rejects if the address is malformed or cannot be bound. */
+  async listen(address: string): Promise<void> {
+    if (this.isClosed) throw new Error('transport is closed');
+    if (this.server) throw new Error(`already listening on ${this.boundAddress ?? 'a pending address'}`);
+    const { host, port } = parseAddress(address);
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException) => {
+          server.off('listening', onListening);
+          const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.message;
+          reject(new Error(`cannot listen on ${address}: ${why}`, { cause: err }));
+        };
+        const onListening = () => {
+          server.off('error', onError);
+          resolve();
+        };
+        server.once('error', onError);
+        server.once('listening', onListening);
+        server.listen({ host, port });
+      });
+    } catch (err) {
+      this.server = null;
+      throw err;
+    }
+    server.on('error', (err) => this.log('warn', `listener ${address}: ${err.message}`));
+    const bound = server.address() as net.AddressInfo;
+    this.boundAddress = formatAddress(bound.address, bound.port);
+    this.log('info', `listening on ${this.boundAddress}`);
+  }
+
+  /** Returns the open pooled link to address, or a fresh one that dials (after reconnectDelayMs since a failure). */
+  linkTo(address: string): Link {
+    const existing = this.pool.get(address);
+    if (existing && !existing.closed) return existing;
+    const link = new TcpLink(this.host, address, true);
+    if (this.isClosed) {
+      link.fail('transport is closed');
+      return link;
+    }
+    this.pool.set(address, link);
+    this.outgoingLinks.add(link);
+    let target: { host: string; port: number };
+    try {
+      target = parseAddress(address);
+    } catch (err) {
+      const reason = (err as Error).message;
+      setImmediate(() => link.fail(reason));
+      return link;
+    }
+    const failedAt = this.lastFailure.get(address);
+    const wait = failedAt === undefined ? 0 : failedAt + this.reconnectDelayMs - Date.now();
+    if (wait > 0) {
+      link.dialTimer = setTimeout(() => this.dial(link, address, target), wait);
+    } else {
+      this.dial(link, address, target);
+    }
+    return link;
+  }
+
+  /** Sets the handler of every decoded message on every link. */
+  onMessage(handler: MessageHandler): void {
+    this.messageHandler = handler;
+  }
+
+  /** Sets the handler called once per link when it closes, locally or because of an error. */
+  onLinkClosed(handler: LinkClosedHandler): void {
+    this.linkClosedHandler = handler;
+  }
+
+  /** Stops listening and closes every link (flushing connected ones); resolves when all sockets are closed. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const server = this.server;
+    const serverClosed = server
+      ? new Promise<void>((resolve) => server.close(() => resolve()))
+      : Promise.resolve();
+    for (const link of [...this.incoming, ...this.outgoingLinks]) {
+      if (link.connected) link.shutdown('transport closed');
+      else link.fail('transport closed');
+    }
+    await Promise.all([serverClosed, ...this.socketsClosing]);
+    this.boundAddress = null;
+  }
+
+  private dial(link: TcpLink, address: string, target: { host: string; port: number }): void {
+    link.dialTimer = null;
+    if (link.closed && !link.connected && link.bufferedBytes === 0) return;
+    const socket = net.connect({ host: target.host, port: target.port });
+    this.track(socket);
+    link.attach(socket, false);
+    link.dialTimer = setTimeout(() => {
+      socket.destroy(new Error(`connect to ${address} timed out after ${this.connectTimeoutMs} ms`));
+    }, this.connectTimeoutMs);
+    socket.once('connect', () => {
+      this.lastFailure.delete(address);
+      this.log('debug', `connected to ${address}`);
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.isClosed) {
+      socket.destroy();
+      return;
+    }
+    this.track(socket);
+    const link = new TcpLink(this.host, `${socket.remoteAddress}:${socket.remotePort}`, false);
+    link.attach(socket, true);
+    this.incoming.add(link);
+    if (this.backedUpLinks.size > 0) link.pauseReading();
+    this.log('debug', `accepted ${link.remote}`);
+  }
+
+  private track(socket: net.Socket): void {
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    this.socketsClosing.add(closed);
+    void closed.then(() => this.socketsClosing.delete(closed));
+  }
+
+  private deliver(link: TcpLink, msg: WireMessage): void {
+    try {
+      this.messageHandler(link, msg);
+    } catch (err) {
+      this.log('warn', `handler threw on '${msg.t}' from ${link.remote}: ${(err as Error)?.message ?? err}`);
+    }
+  }
+
+  private onBackedUp(link: TcpLink): void {
+    if (!link.outgoing) {
+      if (link.readPaused) return;
+      link.readPaused = true;
+      link.pauseReading();
+      this.log('debug', `${link.remote}: paused reading, ${link.bufferedBytes} bytes waiting to be written`);
+      return;
+    }
+    if (this.backedUpLinks.has(link)) return;
+    this.backedUpLinks.add(link);
+    if (this.backedUpLinks.size === 1) {
+      this.log('debug', `${link.remote} backed up: pausing reads on all incoming links`);
+      for (const incoming of this.incoming) incoming.pauseReading();
+    }
+  }
+
+  private onDrained(link: TcpLink): void {
+    if (!link.outgoing) {
+      if (!link.readPaused) return;
+      link.readPaused = false;
+      this.host.scheduleResume(link);
+      return;
+    }
+    if (this.backedUpLinks.delete(link) && this.backedUpLinks.size === 0) this.resumeAllIncoming();
+  }
+
+  private resumeAllIncoming(): void {
+    for (const link of this.incoming) this.host.scheduleResume(link);
+  }
+
+  private onLinkClosedInternal(link: TcpLink, reason: string, failed: boolean): void {
+    const known = this.incoming.delete(link) || this.outgoingLinks.delete(link);
+    // Links handed out after close() were never registered; reporting them could loop through linkTo.
+    if (!known) return;
+    if (this.pool.get(link.remote) === link) this.pool.delete(link.remote);
+    if (failed && link.outgoing) this.lastFailure.set(link.remote, Date.now());
+    if (this.backedUpLinks.delete(link) && this.backedUpLinks.size === 0) this.resumeAllIncoming();
+    this.log(failed ? 'info' : 'debug', `link ${link.remote} closed: ${reason}`);
+    try {
+      this.linkClosedHandler(link, reason);
+    } catch (err) {
+      this.log('warn', `link-closed handler threw for ${link.remote}: ${(err as Error)?.message ?? err}`);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/** A message on the wire: a plain object with a type tag `t`, encoded as one MessagePack frame. */
+export type WireMessage = { t: string } & Record<string, unknown>;
+
+/** One open connection; replies to a received message go back over the link it came on. */
+export interface Link {
+  /** Queues a message; frames are flushed together once per event-loop turn. */
+  send(msg: WireMessage): void;
+  /** Closes the connection; queued frames are flushed first. */
+  close(): void;
+  /** True once the connection is closed or failed. */
+  readonly closed: boolean;
+  /** Human-readable peer, for logs and errors. */
+  readonly remote: string;
+}
+
+/** Receives every decoded message, with the link it arrived on. */
+export type MessageHandler = (link: Link, msg: WireMessage) => void;
+
+/** Receives the error that made a link unusable (bad frame, socket error, peer gone). */
+export type LinkClosedHandler = (link: Link, reason: string) => void;
+
+/** What a place or a client needs from a network: listen, dial pooled links, hear messages. */
+export interface Transport {
+  /** Starts accepting connections at address ("host:port"); resolves once listening. */
+  listen(address: string): Promise<void>;
+  /** Returns the pooled outgoing link to address, dialing (and re-dialing after a failure) as needed. */
+  linkTo(address: string): Link;
+  /** Sets the handler of every message arriving on any link, incoming or outgoing. */
+  onMessage(handler: MessageHandler): void;
+  /** Sets the handler called once when a link closes. */
+  onLinkClosed(handler: LinkClosedHandler): void;
+  /** Closes every link and the listener. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { SimCluster } from '../src/sim/SimCluster.js';
+
+/** Drops the first reply to the client and breaks its connection to the key's primary, so the client retries. */
+function loseFirstReply(
+  sim: SimCluster,
+  client: ReturnType<SimCluster['client']>,
+  key: string,
+): () => number {
+  const transport = sim.transportOf(client);
+  const primary = sim.primaryOf(key).address;
+  let lost = 0;
+  sim.net.drop = (_from, to, msg) => {
+    if (lost > 0 || to !== transport.name || msg.t !== 'res') return false;
+    lost++;
+    sim.net.scheduler.soon(() => transport.linkTo(primary).close());
+    return true;
+  };
+  return () => lost;
+}
+
+describe('exactly-once retries', () => {
+  it('a cas whose reply was lost returns its first result on retry instead of running again', async () => {
+    const sim = new SimCluster({ partitionCount: 4, minPlaces: 2 });
+    await sim.start(2);
+    const c = sim.client();
+    await sim.settle(c.ready());
+    const lost = loseFirstReply(sim, c, 'lock');
+    // Run a second time, this cas would fail (the key is no longer absent).
+    expect(await sim.settle(c.compareAndSwap('lock', undefined, 'owner-1'))).toBe(true);
+    expect(lost()).toBe(1);
+    expect(await sim.settle(c.get('lock'))).toBe('owner-1');
+  });
+
+  it('a retried increment is applied once and returns the first result', async () => {
+    const sim = new SimCluster({ partitionCount: 4, minPlaces: 2 });
+    await sim.start(2);
+    const c = sim.client();
+    await sim.settle(c.put('n', 10));
+    const lost = loseFirstReply(sim, c, 'n');
+    expect(await sim.settle(c.submitToKey('n', 'increment', 1))).toBe(11);
+    expect(lost()).toBe(1);
+    expect(await sim.settle(c.get('n'))).toBe(11);
+  });
+
+  it('a put retried after a later write does not overwrite it', async () => {
+    const sim = new SimCluster({ partitionCount: 4, minPlaces: 2 });
+    await sim.start(2);
+    const a = sim.client();
+    const b = sim.client();
+    await sim.settle(Promise.all([a.ready(), b.ready()]));
+    const primary = sim.primaryOf('k');
+    const aName = sim.transportOf(a).name;
+    // a's put is applied but its reply is held back; b writes after it; then a's link breaks and a retries.
+    let held = false;
+    sim.net.drop = (_f, to, msg) => {
+      if (held || to !== aName || msg.t !== 'res') return false;
+      held = true;
+      return true;
+    };
+    const first = a.put('k', 'from-a');
+    await sim.net.runUntil(() => held);
+    await sim.settle(b.put('k', 'from-b'));
+    sim.transportOf(a).linkTo(primary.address).close();
+    await sim.settle(first);
+    expect(await sim.settle(b.get('k'))).toBe('from-b');
+  });
+
+  it('the backup remembers results too, so they survive a change of primary', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    const c = sim.client();
+    await sim.settle(c.compareAndSwap('k', undefined, 'v'));
+    const backup = sim.backupOf('k').node.place.replica(0);
+    const remembered = [...Array(3).keys()]
+      .map((i) => backup.remembered(`${c.clientId}:${i}`))
+      .filter(Boolean);
+    expect(remembered).toHaveLength(1);
+    expect(remembered[0]!.outcome).toEqual({ ok: true });
+  });
+});
