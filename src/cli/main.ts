@@ -119,9 +119,18 @@ function buildProgram(): Command {
     .action(runCluster);
 
   clientOptions(
-    program.command('put').description('store VALUE under KEY').argument('<key>').argument('<value>'),
-  ).action(async (key: string, value: string, opts) => {
-    await withClient(clientFlags(opts), (c) => c.put(key, value));
+    program
+      .command('put')
+      .description('store VALUE under KEY')
+      .argument('<key>')
+      .argument('[value]', 'the value (a string); omit with --stdin')
+      .option('--stdin', 'read the value from standard input instead'),
+  ).action(async (key: string, value: string | undefined, opts) => {
+    if ((value === undefined) === (opts.stdin !== true)) {
+      throw new CliError(EXIT.usage, 'put takes KEY VALUE, or KEY with --stdin');
+    }
+    const v = value ?? (await readStdin());
+    await withClient(clientFlags(opts), (c) => c.put(key, v));
   });
 
   clientOptions(
@@ -236,6 +245,12 @@ function buildProgram(): Command {
     });
 
   return program;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function main(): Promise<void> {

@@ -10,17 +10,15 @@ export interface Scheduler {
   soon(fn: () => void): void;
 }
 
-/** The real clock: performance.now() and Node's timers; intervals do not keep the process alive. */
+/** The real clock: performance.now() and Node's timers (which keep the process alive until cancelled). */
 export const realScheduler: Scheduler = {
   now: () => performance.now(),
   every(ms, fn) {
     const h = setInterval(fn, ms);
-    h.unref();
     return () => clearInterval(h);
   },
   after(ms, fn) {
     const h = setTimeout(fn, ms);
-    h.unref();
     return () => clearTimeout(h);
   },
   soon(fn) {
