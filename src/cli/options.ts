@@ -47,11 +47,7 @@ export function addressOption(value: string): string {
 
 /** Parses a comma-separated list of "host:port". */
 export function addressListOption(value: string): string[] {
-  const list = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  if (list.length === 0) throw new InvalidArgumentError('expected at least one HOST:PORT.');
+  const list = nameListOption(value);
   for (const a of list) addressOption(a);
   return list;
 }

@@ -535,22 +535,8 @@ export class Place {
       this.replyError(from, m, 'bad_request', 'join needs an address and a pid');
       return;
     }
-    const table = this.table;
-    if (table === null || this.myId === null) {
-      this.replyError(from, m, 'unavailable', 'this place has not joined a cluster yet');
-      return;
-    }
-    const leader = table.leader!;
-    if (leader.id !== this.myId) {
-      this.out.reply(from, {
-        t: 'err',
-        tv: this.version,
-        code: 'redirect',
-        msg: 'not the leader',
-        to: leader.address,
-      });
-      return;
-    }
+    if (!this.answeredAsLeader(from, m)) return;
+    const table = this.table!;
     if (this.pendingChange !== null) {
       if (this.queuedJoins.length < this.config.maxDeferred) this.queuedJoins.push({ to: from, msg: m });
       return;
@@ -691,26 +677,30 @@ export class Place {
     this.out.sendTo(address, { t: 'tableGet', tv: this.version });
   }
 
+  /** True when this place is the leader; otherwise answers with a redirect to the leader (or why not). */
+  private answeredAsLeader(from: unknown, msg: Message): boolean {
+    const leader = this.table?.leader;
+    if (this.myId === null || leader === undefined) {
+      this.replyError(from, msg, 'unavailable', 'this place has not joined a cluster yet');
+      return false;
+    }
+    if (leader.id === this.myId) return true;
+    const err: ErrorReply = {
+      t: 'err',
+      tv: this.version,
+      code: 'redirect',
+      msg: 'not the leader',
+      to: leader.address,
+    };
+    if (typeof msg.id === 'number') err.id = msg.id;
+    this.out.reply(from, err as unknown as Message);
+    return false;
+  }
+
   // ---- status ----
 
   private handleStatus(from: unknown, msg: Message): void {
-    const table = this.table;
-    if (table === null || this.myId === null) {
-      this.replyError(from, msg, 'unavailable', 'this place has not joined a cluster yet');
-      return;
-    }
-    const leader = table.leader!;
-    if (leader.id !== this.myId) {
-      this.out.reply(from, {
-        t: 'err',
-        id: msg.id,
-        tv: this.version,
-        code: 'redirect',
-        msg: 'not the leader',
-        to: leader.address,
-      });
-      return;
-    }
+    if (!this.answeredAsLeader(from, msg)) return;
     this.out.reply(from, { t: 'statusReply', id: msg.id, tv: this.version, status: this.status() });
   }
 
