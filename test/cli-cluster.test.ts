@@ -94,7 +94,7 @@ describe('the command line against a local cluster', () => {
     expect(s.partitions).toHaveLength(271);
     const zoneOf = new Map(s.places.map((p: { id: number; zone: string }) => [p.id, p.zone]));
     for (const p of s.partitions) {
-      expect(Object.keys(p).sort()).toEqual(['backup', 'epoch', 'id', 'primary', 'state']);
+      expect(Object.keys(p).sort()).toEqual(['backup', 'epoch', 'id', 'primary', 'state', 'target']);
       expect(p.state).toBe('ok');
       expect(zoneOf.get(p.backup)).not.toBe(zoneOf.get(p.primary));
     }

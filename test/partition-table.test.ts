@@ -79,11 +79,12 @@ describe('partition table computation', () => {
     expect(table.every((p) => p.primary === 0 && p.backup === null && p.state === 'degraded')).toBe(true);
   });
 
-  it('leader is the minimum live id and deputy the next live active member', () => {
+  it('leader is the minimum live id and deputy the next live member, spare or not', () => {
     const ms = members(4);
     ms[1].state = 'spare';
     const table = {
       version: 1,
+      term: 1,
       formed: true,
       minPlaces: 2,
       valid: true,
@@ -95,10 +96,12 @@ describe('partition table computation', () => {
       ),
     };
     expect(leaderOf(table)?.id).toBe(0);
-    expect(deputyOf(table)?.id).toBe(2);
+    expect(deputyOf(table)?.id).toBe(1);
     ms[0].state = 'dead';
     expect(leaderOf(table)?.id).toBe(1);
     expect(deputyOf(table)?.id).toBe(2);
+    ms[2].state = 'dead';
+    expect(deputyOf(table)?.id).toBe(3);
     const counts = roleCounts(table);
     expect([...counts.values()].reduce((s, c) => s + c.primaries, 0)).toBe(8);
   });

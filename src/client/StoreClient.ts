@@ -12,6 +12,8 @@ export interface ClientOptions {
   seeds: string[];
   /** Each call fails with UnavailableError when it has no answer within this many milliseconds. */
   timeoutMs: number;
+  /** A request unanswered this long is sent again, after refreshing the table (default min(1000, timeoutMs / 3)). */
+  attemptTimeoutMs?: number;
   transport: Transport;
   scheduler: Scheduler;
   clientId?: string;
@@ -30,6 +32,7 @@ interface Pending {
   target: string | null;
   sent: boolean;
   attempt: number;
+  attemptDeadline: number;
   lastProblem: string;
 }
 
@@ -53,12 +56,15 @@ export class StoreClient {
   private closed = false;
   private readonly stopSweep: () => void;
   private readonly sweepMs: number;
+  private readonly attemptTimeoutMs: number;
 
   constructor(private readonly options: ClientOptions) {
     if (options.seeds.length === 0)
       throw new PlacestoreError('bad_request', 'at least one seed address is needed');
     this.clientId = options.clientId ?? randomBytes(8).toString('hex');
     this.sweepMs = Math.max(5, Math.min(50, Math.floor(options.timeoutMs / 4)));
+    this.attemptTimeoutMs =
+      options.attemptTimeoutMs ?? Math.max(10, Math.min(1000, Math.floor(options.timeoutMs / 3)));
     options.transport.onMessage((link, msg) => this.onMessage(link, msg));
     options.transport.onLinkClosed((link) => this.onLinkClosed(link));
     this.stopSweep = options.scheduler.every(this.sweepMs, () => this.sweep());
@@ -180,6 +186,7 @@ export class StoreClient {
         target: null,
         sent: false,
         attempt: 0,
+        attemptDeadline: Number.POSITIVE_INFINITY,
         lastProblem: 'no place answered',
       };
       this.pending.set(msg.id, p);
@@ -195,6 +202,11 @@ export class StoreClient {
       this.fetchTable(false);
       return;
     }
+    if (!table.data.valid) {
+      this.pending.delete(p.msg.id);
+      p.reject(new StoreInvalidError(`the store is invalid: ${table.data.invalidReason}`));
+      return;
+    }
     let target = p.target;
     // With no primary known (the cluster is forming), ask the leader: its answer says why.
     if (p.kind === 'op')
@@ -208,6 +220,7 @@ export class StoreClient {
     p.msg.tv = table.version;
     const link = this.options.transport.linkTo(target);
     p.link = link;
+    p.attemptDeadline = this.options.scheduler.now() + this.attemptTimeoutMs;
     p.target = p.kind === 'op' ? null : target;
     if (p.kind === 'op' && WRITES.has((p.msg as OpRequest).o)) p.sent = true;
     link.send(p.msg as unknown as WireMessage);
@@ -215,6 +228,7 @@ export class StoreClient {
 
   private retryLater(p: Pending, refreshTable: boolean): void {
     p.link = null;
+    p.attemptDeadline = Number.POSITIVE_INFINITY;
     p.attempt++;
     if (refreshTable) this.fetchTable(true);
     const delay = Math.min(5 * 2 ** Math.min(p.attempt, 7), 250);
@@ -257,7 +271,7 @@ export class StoreClient {
         return;
       case 'unavailable':
         p.lastProblem = err.msg;
-        this.retryLater(p, false);
+        this.retryLater(p, true);
         return;
       case 'invalid':
         this.pending.delete(p.msg.id);
@@ -275,16 +289,32 @@ export class StoreClient {
     for (const p of this.pending.values()) {
       if (p.link !== link) continue;
       p.lastProblem = `connection to ${link.remote} lost`;
-      p.target = null;
+      p.target = p.kind === 'status' ? this.memberAfter(link.remote) : null;
       lost = true;
       this.retryLater(p, true);
     }
     if (lost) this.tableFetchAt = Number.NEGATIVE_INFINITY;
   }
 
+  /** The next live place after address in the table, to ask when address does not answer. */
+  private memberAfter(address: string): string | null {
+    const live = (this.table?.data.members ?? []).filter((m) => m.state !== 'dead');
+    if (live.length === 0) return null;
+    const i = live.findIndex((m) => m.address === address);
+    return live[(i + 1) % live.length].address;
+  }
+
   private adopt(data: TableData): boolean {
-    if (this.table !== null && data.version <= this.table.version) return false;
+    const current = this.table?.data;
+    // Same version marked invalid: a place learned of a catastrophe its table does not show yet.
+    if (current !== undefined && data.version <= current.version && (data.valid || !current.valid))
+      return false;
     this.table = new PartitionTable(data);
+    if (!data.valid) {
+      const err = new StoreInvalidError(`the store is invalid: ${data.invalidReason}`);
+      for (const p of this.pending.values()) if (p.kind === 'op') p.reject(err);
+      for (const [id, p] of this.pending) if (p.kind === 'op') this.pending.delete(id);
+    }
     const waiting = this.waitingForTable;
     this.waitingForTable = [];
     for (const p of waiting) this.dispatch(p);
@@ -315,7 +345,15 @@ export class StoreClient {
   private sweep(): void {
     const now = this.options.scheduler.now();
     for (const p of this.pending.values()) {
-      if (p.deadline > now) break;
+      if (p.deadline > now) {
+        if (p.attemptDeadline <= now) {
+          // No answer from a place that may be paused or gone: ask again, with a fresh table.
+          p.lastProblem = `no answer from ${p.link?.remote ?? 'the place'} within ${this.attemptTimeoutMs} ms`;
+          if (p.kind === 'status' && p.link !== null) p.target = this.memberAfter(p.link.remote);
+          this.retryLater(p, true);
+        }
+        continue;
+      }
       this.pending.delete(p.msg.id);
       const what = p.kind === 'op' ? `${(p.msg as OpRequest).o} of key '${truncate(p.key)}'` : 'status';
       const unknown = p.sent ? '; it may or may not have taken effect' : '; it was not applied';

@@ -46,6 +46,13 @@ export class PartitionReplica {
   private pendingHead = 0;
   private readonly pendingByKey = new Map<string, PendingWrite>();
   private readonly outOfOrder = new Map<number, ReplicateEntry>();
+  /** Primary: the place a whole-partition copy goes to, and the sequence number the snapshot holds. */
+  copyTarget: number | null = null;
+  copySeq = 0;
+  /** Primary: the copy's target has acknowledged the whole snapshot. */
+  copyInSync = false;
+  /** Target of a copy: true until the whole snapshot has arrived; replication is buffered meanwhile. */
+  copying = false;
 
   constructor(
     readonly id: number,
@@ -156,13 +163,18 @@ export class PartitionReplica {
   backupApply(entry: ReplicateEntry): BackupVerdict {
     if (entry.e < this.epoch) return 'stale-epoch';
     if (entry.e > this.epoch) this.epoch = entry.e;
-    if (entry.s <= this.seq) return 'duplicate';
-    if (entry.s > this.seq + 1) {
+    if (entry.s <= this.seq && !this.copying) return 'duplicate';
+    if (entry.s > this.seq + 1 || this.copying) {
       if (this.outOfOrder.size >= this.maxOutOfOrder) return 'overflow';
       this.outOfOrder.set(entry.s, entry);
       return 'buffered';
     }
     this.applyEntry(entry);
+    this.drainInOrder();
+    return 'applied';
+  }
+
+  private drainInOrder(): void {
     for (
       let next = this.outOfOrder.get(this.seq + 1);
       next !== undefined;
@@ -171,7 +183,79 @@ export class PartitionReplica {
       this.outOfOrder.delete(next.s);
       this.applyEntry(next);
     }
-    return 'applied';
+  }
+
+  /** Primary, after a promotion: everything applied is now the truth; entries past a gap were never acknowledged. */
+  promote(epoch: number): void {
+    this.role = 'primary';
+    this.epoch = epoch;
+    this.outOfOrder.clear();
+    this.copying = false;
+    this.ackedSeq = this.seq;
+    this.copyTarget = null;
+  }
+
+  /** Primary left without any backup: completes every pending write (the partition is degraded). */
+  completePending(done: Waiter[]): void {
+    this.acknowledge(this.seq, done);
+  }
+
+  /** Target of a copy: drops what it held and waits for a snapshot (replication already buffered stays). */
+  beginCopy(): void {
+    this.data.clear();
+    this.results.clear();
+    this.seq = 0;
+    this.copying = true;
+  }
+
+  /** Primary: the snapshot of a copy, in chunks of at most maxEntries keys, flattened as [key, value, ...]. */
+  snapshotChunks(maxEntries: number): { kv: (string | Uint8Array)[]; rs: (string | Outcome)[] }[] {
+    const chunks: { kv: (string | Uint8Array)[]; rs: (string | Outcome)[] }[] = [];
+    let kv: (string | Uint8Array)[] = [];
+    for (const [k, v] of this.data) {
+      kv.push(k, v);
+      if (kv.length >= maxEntries * 2) {
+        chunks.push({ kv, rs: [] });
+        kv = [];
+      }
+    }
+    const rs: (string | Outcome)[] = [];
+    for (const [d, r] of this.results) rs.push(d, r.outcome);
+    chunks.push({ kv, rs });
+    return chunks;
+  }
+
+  /** Target of a copy: applies one snapshot chunk. */
+  applySnapshotChunk(kv: readonly (string | Uint8Array)[], rs: readonly (string | Outcome)[]): void {
+    for (let i = 0; i + 1 < kv.length; i += 2) this.data.set(kv[i] as string, kv[i + 1] as Uint8Array);
+    for (let i = 0; i + 1 < rs.length; i += 2) {
+      this.remember(rs[i] as string, { outcome: rs[i + 1] as Outcome, pending: null });
+    }
+  }
+
+  /** Target of a copy: the snapshot is whole at seq; replication buffered since then is applied in order. */
+  finishSnapshot(seq: number, epoch: number): void {
+    this.copying = false;
+    this.seq = seq;
+    if (epoch > this.epoch) this.epoch = epoch;
+    for (const s of this.outOfOrder.keys()) if (s <= seq) this.outOfOrder.delete(s);
+    this.drainInOrder();
+  }
+
+  /** Forgets everything: the place lost every role for this partition. */
+  reset(): void {
+    this.role = 'none';
+    this.epoch = 0;
+    this.data.clear();
+    this.results.clear();
+    this.outOfOrder.clear();
+    this.pending.length = 0;
+    this.pendingHead = 0;
+    this.pendingByKey.clear();
+    this.seq = 0;
+    this.ackedSeq = 0;
+    this.copyTarget = null;
+    this.copying = false;
   }
 
   private applyEntry(entry: ReplicateEntry): void {

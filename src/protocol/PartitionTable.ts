@@ -16,6 +16,9 @@ export interface Member {
 export interface PartitionAssignment {
   primary: number | null;
   backup: number | null;
+  /** The place a whole-partition copy is going to; it becomes the backup once the copy is complete. */
+  target: number | null;
+  /** Grows with every change of primary; a backup refuses replication from an older epoch. */
   epoch: number;
   state: PartitionState;
 }
@@ -23,6 +26,8 @@ export interface PartitionAssignment {
 /** The replicated cluster view; every change makes a new version. */
 export interface TableData {
   version: number;
+  /** Leadership term: grows each time a deputy takes over, so a deposed leader's tables lose. */
+  term: number;
   /** False until minPlaces active places have joined and partitions are assigned. */
   formed: boolean;
   minPlaces: number;
@@ -37,10 +42,11 @@ export interface TableData {
 export function bootstrapTable(first: Member, partitionCount: number, minPlaces: number): TableData {
   const partitions: PartitionAssignment[] = [];
   for (let i = 0; i < partitionCount; i++) {
-    partitions.push({ primary: null, backup: null, epoch: 0, state: 'lost' });
+    partitions.push({ primary: null, backup: null, target: null, epoch: 0, state: 'lost' });
   }
   const table: TableData = {
     version: 1,
+    term: 1,
     formed: false,
     minPlaces,
     valid: true,
@@ -70,8 +76,9 @@ export function assignPartitions(active: readonly Member[], partitionCount: numb
   const out: PartitionAssignment[] = [];
   const n = active.length;
   if (n === 0) {
-    for (let i = 0; i < partitionCount; i++)
-      out.push({ primary: null, backup: null, epoch: 0, state: 'lost' });
+    for (let i = 0; i < partitionCount; i++) {
+      out.push({ primary: null, backup: null, target: null, epoch: 0, state: 'lost' });
+    }
     return out;
   }
   const backups = new Array<number>(n).fill(0);
@@ -93,10 +100,10 @@ export function assignPartitions(active: readonly Member[], partitionCount: numb
       }
     }
     if (best === -1) {
-      out.push({ primary: primary.id, backup: null, epoch: 0, state: 'degraded' });
+      out.push({ primary: primary.id, backup: null, target: null, epoch: 0, state: 'degraded' });
     } else {
       backups[best]++;
-      out.push({ primary: primary.id, backup: active[best].id, epoch: 0, state: 'ok' });
+      out.push({ primary: primary.id, backup: active[best].id, target: null, epoch: 0, state: 'ok' });
     }
   }
   return out;
@@ -123,10 +130,15 @@ export class PartitionTable {
     return id === null ? undefined : this.byId.get(id);
   }
 
-  /** Returns the member with this address, or undefined. */
+  /** Returns the live member at this address, else the newest dead one, else undefined. */
   memberAt(address: string): Member | undefined {
-    for (const m of this.data.members) if (m.address === address) return m;
-    return undefined;
+    let found: Member | undefined;
+    for (const m of this.data.members) {
+      if (m.address !== address) continue;
+      if (m.state !== 'dead') return m;
+      found = m;
+    }
+    return found;
   }
 
   /** Returns the partition of a key. */
@@ -144,7 +156,7 @@ export class PartitionTable {
     return leaderOf(this.data);
   }
 
-  /** The deputy: the next live member after the leader, preferring active places over spares. */
+  /** The deputy: the next live member after the leader, who takes over when the leader dies. */
   get deputy(): Member | undefined {
     return deputyOf(this.data);
   }
@@ -156,17 +168,12 @@ export function leaderOf(table: TableData): Member | undefined {
   return undefined;
 }
 
-/** Returns the deputy: the next live active member after the leader, else the next live spare. */
+/** Returns the deputy: the next live member by id after the leader (so it is also the next leader). */
 export function deputyOf(table: TableData): Member | undefined {
   const leader = leaderOf(table);
   if (!leader) return undefined;
-  let spare: Member | undefined;
-  for (const m of table.members) {
-    if (m.id === leader.id || m.state === 'dead') continue;
-    if (m.state === 'active') return m;
-    spare ??= m;
-  }
-  return spare;
+  for (const m of table.members) if (m.id > leader.id && m.state !== 'dead') return m;
+  return undefined;
 }
 
 /** Counts the primaries and backups each member holds. */

@@ -1,30 +1,39 @@
 import { Packr } from 'msgpackr';
+import type { WireMessage } from '../transport/Transport.js';
+import { FailureDetector } from './FailureDetector.js';
 import type { Limits } from './limits.js';
 import type {
   ClusterStatus,
+  CopyComplete,
   ErrorCode,
   ErrorReply,
+  Heartbeat,
+  HeartbeatAck,
   JoinRequest,
   OpRequest,
   Outcome,
   ReplicateAck,
   ReplicateEntry,
   ReplicateReject,
+  SnapshotChunk,
 } from './messages.js';
 import { PartitionReplica, type Waiter } from './PartitionReplica.js';
 import {
   bootstrapTable,
   deputyOf,
   formTable,
+  leaderOf,
   type Member,
   PartitionTable,
   roleCounts,
   type TableData,
 } from './PartitionTable.js';
 import type { Processor, ProcessorOutcome } from './processors.js';
+import { validateOp } from './requestValidation.js';
+import { completeCopy, markDead, newTerm, planRepair } from './tableChanges.js';
 
 /** A wire message: a plain object tagged with its type. */
-export type Message = { t: string } & Record<string, unknown>;
+export type Message = WireMessage;
 
 /** The clock a place reads; the runtime gives the real one, tests a virtual one. */
 export interface Clock {
@@ -37,6 +46,8 @@ export interface PlaceOutput {
   sendTo(address: string, msg: Message): void;
   /** Answers over the connection a message arrived on (an opaque handle). */
   reply(to: unknown, msg: Message): void;
+  /** Drops the connection to a place declared dead, with whatever is queued for it. */
+  disconnect(address: string): void;
 }
 
 /** Everything a place is configured with. */
@@ -52,6 +63,7 @@ export interface PlaceConfig {
   minPlaces: number;
   limits: Limits;
   processors: Map<string, Processor>;
+  /** A place silent for this long is declared dead. */
   failureTimeoutMs: number;
   joinRetryMs: number;
   tableRetryMs: number;
@@ -61,6 +73,8 @@ export interface PlaceConfig {
   maxOutOfOrder: number;
   /** Messages held while this place fetches a newer table. */
   maxDeferred: number;
+  /** Keys per chunk of a whole-partition copy. */
+  snapshotChunkEntries: number;
 }
 
 /** Sensible defaults for the tuning part of PlaceConfig. */
@@ -73,14 +87,8 @@ export const DEFAULT_TUNING = {
   maxResultsPerPartition: 4096,
   maxOutOfOrder: 65_536,
   maxDeferred: 10_000,
+  snapshotChunkEntries: 4096,
 } as const;
-
-interface PendingChange {
-  table: TableData;
-  deputyAddress: string;
-  sentAt: number;
-  after: () => void;
-}
 
 interface Deferred {
   to: unknown;
@@ -88,35 +96,69 @@ interface Deferred {
   since: number;
 }
 
+interface InFlightTable {
+  table: TableData;
+  deputyId: number;
+  deputyAddress: string;
+  sentAt: number;
+}
+
 const packr = new Packr({ useRecords: false });
-const OP_CODES = new Set(['get', 'put', 'cas', 'del', 'submit']);
 const EMPTY_OUTCOME: Outcome = {};
 const SWAPPED: Outcome = { ok: true };
 const NOT_SWAPPED: Outcome = { ok: false };
 
+/** True when a is a later table than b: a newer leadership term, or the same term and a newer version. */
+function isNewer(a: TableData, b: TableData): boolean {
+  return a.term > b.term || (a.term === b.term && a.version > b.version);
+}
+
 /**
- * One place: membership (join, leader duties, table commits through the deputy), request handling at
- * primaries, and replication at backups. Free of I/O: fed messages and ticks, it writes to PlaceOutput.
+ * One place: membership (join, leader duties, table commits through the deputy, failure detection,
+ * deputy takeover), request handling at primaries (under a lease), replication and whole-partition
+ * copies. Free of I/O: fed messages and ticks, it writes to PlaceOutput and reads the injected clock.
  */
 export class Place {
   private myId: number | null = null;
   private table: PartitionTable | null = null;
   private readonly replicas: PartitionReplica[] = [];
-  private pendingChange: PendingChange | null = null;
-  private readonly queuedJoins: { to: unknown; msg: JoinRequest }[] = [];
   private joinAttempt = 0;
   private lastJoinSentAt = Number.NEGATIVE_INFINITY;
+  private joinSeeds: string[];
+  private joinAsSpare: boolean;
   private deferred: Deferred[] = [];
   private lastTableFetchAt = Number.NEGATIVE_INFINITY;
   private readonly ackDirty = new Set<number>();
   private readonly ackTo: unknown[] = [];
   private readonly done: Waiter[] = [];
+  /** Sticky: once the store is invalid here, every request fails with this reason. */
+  private invalidReason: string | null = null;
+  /** This place may answer as a primary until then (local clock). */
+  private leaseUntil = Number.NEGATIVE_INFINITY;
+  private lastTickAt: number;
+  private lastHeartbeatAt = Number.NEGATIVE_INFINITY;
+  /** Last sign of life from the leader (for the leader itself: from its deputy). */
+  private lastLeaderContact: number;
+  private suspectLeaderSince: number | null = null;
+  private deputyAnsweredAt = Number.NEGATIVE_INFINITY;
+  // Leader state: the newest decided table, the one waiting for the deputy's ack, and what to run on commit.
+  private readonly detector: FailureDetector;
+  private draft: TableData | null = null;
+  private inFlight: InFlightTable | null = null;
+  private onCommit: { version: number; fn: () => void }[] = [];
+  private readonly copyReportedAt: number[] = [];
 
   constructor(
     private readonly config: PlaceConfig,
     private readonly clock: Clock,
     private readonly out: PlaceOutput,
-  ) {}
+  ) {
+    this.detector = new FailureDetector(config.failureTimeoutMs);
+    this.joinSeeds = config.seeds;
+    this.joinAsSpare = config.spare;
+    this.lastTickAt = clock.now();
+    this.lastLeaderContact = clock.now();
+  }
 
   /** This place's id, once it has joined. */
   get id(): number | null {
@@ -128,9 +170,33 @@ export class Place {
     return this.table?.data ?? null;
   }
 
+  /** Why the store is invalid, as this place knows it, or null. */
+  get invalid(): string | null {
+    return (
+      this.invalidReason ??
+      (this.table !== null && !this.table.data.valid ? this.table.data.invalidReason : null)
+    );
+  }
+
+  /** The table to hand to others: marked invalid when this place knows the store is. */
+  private tableToShare(): TableData {
+    const data = this.table!.data;
+    const reason = this.invalid;
+    return reason === null || !data.valid ? data : { ...data, valid: false, invalidReason: reason };
+  }
+
   /** Read access to a partition's replica (created when the first table arrives), for tests and status. */
   replica(partition: number): PartitionReplica {
     return this.replicas[partition];
+  }
+
+  private get heartbeatMs(): number {
+    return Math.max(1, Math.floor(this.config.failureTimeoutMs / 5));
+  }
+
+  /** A lease ends well before the leader may declare its holder dead (failure timeout after the last heartbeat). */
+  private get leaseMs(): number {
+    return Math.floor(this.config.failureTimeoutMs / 2);
   }
 
   /** Bootstraps a cluster (no seeds) or starts joining one. */
@@ -149,29 +215,28 @@ export class Place {
     }
   }
 
-  /** Drives timers: join retries, table push retries, table fetches for deferred messages. */
+  /** Drives timers: joins, heartbeats, failure detection, takeover, table pushes, copy reports. */
   tick(): void {
     const now = this.clock.now();
-    if (
-      this.myId === null &&
-      this.config.seeds.length > 0 &&
-      now - this.lastJoinSentAt >= this.config.joinRetryMs
-    ) {
-      this.sendJoin(this.config.seeds[this.joinAttempt++ % this.config.seeds.length]);
+    if (now - this.lastTickAt > this.config.failureTimeoutMs / 2) {
+      // This process itself was paused: silence it could not hear is not others' failure.
+      this.detector.resetAll(now);
+      this.lastLeaderContact = now;
+      this.suspectLeaderSince = null;
     }
-    const change = this.pendingChange;
-    if (change !== null && now - change.sentAt >= this.config.tableRetryMs) {
-      change.sentAt = now;
-      this.out.sendTo(change.deputyAddress, { t: 'tablePush', tv: this.version, table: change.table });
-    }
-    if (this.deferred.length > 0) {
-      const expireBefore = now - this.config.failureTimeoutMs * 2;
-      while (this.deferred.length > 0 && this.deferred[0].since < expireBefore) {
-        const d = this.deferred.shift()!;
-        this.replyError(d.to, d.msg, 'unavailable', 'timed out waiting for a newer partition table');
+    this.lastTickAt = now;
+    if (this.myId === null) {
+      if (this.joinSeeds.length > 0 && now - this.lastJoinSentAt >= this.config.joinRetryMs) {
+        this.sendJoin(this.joinSeeds[this.joinAttempt++ % this.joinSeeds.length]);
       }
-      if (this.deferred.length > 0) this.learnNewerTable();
+      return;
     }
+    this.expireDeferred(now);
+    if (this.invalid !== null || this.table === null) return;
+    if (now - this.lastHeartbeatAt >= this.heartbeatMs) this.sendHeartbeat(now);
+    if (this.isLeader()) this.leaderTick(now);
+    else this.watchLeader(now);
+    this.reportCopies(now);
   }
 
   /** Sends the acknowledgements coalesced since the last flush; the runtime calls it once per turn. */
@@ -201,27 +266,43 @@ export class Place {
       case 'replReject':
         this.handleReplicateReject(msg as unknown as ReplicateReject);
         return;
+      case 'snap':
+        this.handleSnapshot(from, msg as unknown as SnapshotChunk & Message);
+        return;
+      case 'copied':
+        this.handleCopied(msg as unknown as CopyComplete);
+        return;
+      case 'hb':
+        this.handleHeartbeat(from, msg as unknown as Heartbeat);
+        return;
+      case 'hbAck':
+        this.handleHeartbeatAck(from, msg as unknown as HeartbeatAck);
+        return;
       case 'join':
         this.handleJoin(from, msg as unknown as JoinRequest & Message);
         return;
+      case 'table':
+        if (this.table !== null && msg.id === this.table.deputy?.id) this.deputyAnsweredAt = this.clock.now();
+        if (isTableData(msg.table)) this.adoptTable(msg.table);
+        return;
       case 'joined':
       case 'tableUpdate':
-      case 'table':
         if (isTableData(msg.table)) this.adoptTable(msg.table);
         return;
       case 'tablePush':
-        if (isTableData(msg.table)) {
-          this.adoptTable(msg.table);
-          this.out.reply(from, { t: 'tableAck', tv: msg.table.version });
-        }
+        this.handleTablePush(from, msg);
         return;
       case 'tableAck':
-        if (this.pendingChange !== null && msg.tv === this.pendingChange.table.version) this.commitPending();
+        this.handleTableAck(msg);
         return;
       case 'tableGet':
         if (this.table === null)
           this.replyError(from, msg, 'unavailable', 'this place has not joined a cluster yet');
-        else this.out.reply(from, { t: 'table', tv: this.version, table: this.table.data });
+        else
+          this.out.reply(from, { t: 'table', tv: this.version, id: this.myId, table: this.tableToShare() });
+        return;
+      case 'invalid':
+        if (typeof msg.reason === 'string') this.becomeInvalid(msg.reason);
         return;
       case 'status':
         this.handleStatus(from, msg);
@@ -241,7 +322,7 @@ export class Place {
   // ---- client operations at the primary ----
 
   private handleOp(from: unknown, m: OpRequest & Message): void {
-    const problem = this.validateOp(m);
+    const problem = validateOp(m, this.config.limits, this.config.processors);
     if (problem !== null) {
       this.replyError(from, m, problem[0], problem[1]);
       return;
@@ -251,8 +332,9 @@ export class Place {
       this.replyError(from, m, 'unavailable', 'this place is still joining the cluster');
       return;
     }
-    if (!table.data.valid) {
-      this.replyError(from, m, 'invalid', `the store is invalid: ${table.data.invalidReason}`);
+    const invalid = this.invalid;
+    if (invalid !== null) {
+      this.replyError(from, m, 'invalid', `the store is invalid: ${invalid}`);
       return;
     }
     if (!table.data.formed) {
@@ -282,8 +364,13 @@ export class Place {
       };
       const owner = table.primaryAddress(p);
       if (owner !== null) err.to = owner;
-      if (m.tv < table.version) err.table = table.data;
+      if (m.tv < table.version) err.table = this.tableToShare();
       this.out.reply(from, err as unknown as Message);
+      return;
+    }
+    if (this.clock.now() >= this.leaseUntil) {
+      // Cut off from the leader, this place may already have been replaced: it must not answer.
+      this.replyError(from, m, 'unavailable', `place ${this.myId} holds no lease from the leader right now`);
       return;
     }
     if (m.o === 'get') {
@@ -352,6 +439,13 @@ export class Place {
     else this.readLike(from, m, rep, done);
   }
 
+  /** Where a primary's updates go: its backup, or the target of the copy that will become its backup. */
+  private replicaAddress(partition: number): string | null {
+    const table = this.table!;
+    const a = table.data.partitions[partition];
+    return table.member(a.backup ?? a.target)?.address ?? null;
+  }
+
   private write(
     from: unknown,
     m: OpRequest,
@@ -360,12 +454,11 @@ export class Place {
     dedupe: string,
     outcome: Outcome,
   ): void {
-    const table = this.table!;
-    const backup = table.member(table.data.partitions[rep.id].backup);
+    const to = this.replicaAddress(rep.id);
     const waiter: Waiter = { to: from, id: m.id, outcome };
-    const entry = rep.primaryWrite(m.k, value, dedupe, outcome, waiter, backup !== undefined, table.version);
+    const entry = rep.primaryWrite(m.k, value, dedupe, outcome, waiter, to !== null, this.version);
     if (entry === null) this.answer(waiter);
-    else this.out.sendTo(backup!.address, entry as unknown as Message);
+    else this.out.sendTo(to!, entry as unknown as Message);
   }
 
   private readLike(from: unknown, m: OpRequest, rep: PartitionReplica, outcome: Outcome): void {
@@ -386,59 +479,7 @@ export class Place {
     }
   }
 
-  private validateOp(m: OpRequest & Message): [ErrorCode, string] | null {
-    if (typeof m.id !== 'number' || !Number.isSafeInteger(m.id))
-      return ['bad_request', "request 'id' must be an integer"];
-    if (typeof m.c !== 'string') return ['bad_request', "request 'c' (client id) must be a string"];
-    if (typeof m.tv !== 'number') return ['bad_request', "request 'tv' (table version) must be a number"];
-    if (!OP_CODES.has(m.o)) return ['unknown_command', `unknown operation '${String(m.o)}'`];
-    if (typeof m.k !== 'string') return ['bad_request', 'key must be a string'];
-    const { maxKeyBytes, maxValueBytes } = this.config.limits;
-    if (m.k.length > maxKeyBytes || Buffer.byteLength(m.k) > maxKeyBytes) {
-      return [
-        'too_large',
-        `key of ${Buffer.byteLength(m.k)} bytes exceeds the limit of ${maxKeyBytes} bytes`,
-      ];
-    }
-    if (m.o === 'put' && !(m.v instanceof Uint8Array))
-      return ['bad_request', 'put needs a value (v) as bytes'];
-    if (m.o === 'cas') {
-      if (m.v !== null && !(m.v instanceof Uint8Array))
-        return ['bad_request', 'cas needs a new value (v) as bytes or null'];
-      if (m.x !== null && !(m.x instanceof Uint8Array)) {
-        return ['bad_request', 'cas needs an expected value (x) as bytes or null'];
-      }
-    }
-    if (m.v instanceof Uint8Array && m.v.length > maxValueBytes) {
-      return ['too_large', `value of ${m.v.length} bytes exceeds the limit of ${maxValueBytes} bytes`];
-    }
-    if (m.x instanceof Uint8Array && m.x.length > maxValueBytes) {
-      return [
-        'too_large',
-        `expected value of ${m.x.length} bytes exceeds the limit of ${maxValueBytes} bytes`,
-      ];
-    }
-    if (m.o === 'submit') {
-      if (typeof m.p !== 'string') return ['bad_request', 'submit needs a processor name (p)'];
-      if (!this.config.processors.has(m.p)) {
-        return [
-          'unknown_processor',
-          `unknown processor '${m.p}' (known: ${[...this.config.processors.keys()].join(', ')})`,
-        ];
-      }
-      if (m.a !== undefined && !(m.a instanceof Uint8Array))
-        return ['bad_request', 'processor argument (a) must be bytes'];
-      if (m.a !== undefined && m.a.length > maxValueBytes) {
-        return [
-          'too_large',
-          `processor argument of ${m.a.length} bytes exceeds the limit of ${maxValueBytes} bytes`,
-        ];
-      }
-    }
-    return null;
-  }
-
-  // ---- replication ----
+  // ---- replication and copies ----
 
   private handleReplicate(from: unknown, m: ReplicateEntry & Message): void {
     if (!Number.isInteger(m.p) || m.p < 0 || typeof m.s !== 'number' || typeof m.e !== 'number') {
@@ -474,7 +515,7 @@ export class Place {
       this.out.reply(from, reject as unknown as Message);
       return;
     }
-    if (verdict === 'overflow') return;
+    if (verdict === 'overflow' || rep.copying) return;
     this.ackTo[m.p] = from;
     this.ackDirty.add(m.p);
   }
@@ -484,6 +525,11 @@ export class Place {
     if (rep === undefined || rep.role !== 'primary' || m.e !== rep.epoch) return;
     rep.acknowledge(m.s, this.done);
     this.answerDone();
+    // While a copy runs the partition has no backup, so acks come from the copy's target.
+    if (rep.copyTarget !== null && m.s >= rep.copySeq) {
+      rep.copyInSync = true;
+      this.reportCopy(rep, this.clock.now());
+    }
   }
 
   private handleReplicateReject(m: ReplicateReject): void {
@@ -495,6 +541,70 @@ export class Place {
     this.redirectDone(`partition ${m.p} changed primary`);
     const leader = this.table?.leader;
     if (leader && leader.id !== this.myId) this.fetchTable(leader.address);
+  }
+
+  /** Primary: sends the whole partition to the copy's target; updates after it follow as replication. */
+  private startCopy(rep: PartitionReplica, target: number): void {
+    const address = this.table!.member(target)?.address;
+    if (address === undefined) return;
+    rep.copyTarget = target;
+    rep.copySeq = rep.seq;
+    rep.copyInSync = false;
+    this.copyReportedAt[rep.id] = Number.NEGATIVE_INFINITY;
+    const chunks = rep.snapshotChunks(this.config.snapshotChunkEntries);
+    chunks.forEach((c, i) => {
+      const chunk: SnapshotChunk = {
+        t: 'snap',
+        tv: this.version,
+        p: rep.id,
+        e: rep.epoch,
+        s: rep.seq,
+        i,
+        n: chunks.length,
+        kv: c.kv,
+        rs: c.rs,
+      };
+      this.out.sendTo(address, chunk as unknown as Message);
+    });
+  }
+
+  private handleSnapshot(from: unknown, m: SnapshotChunk & Message): void {
+    const rep = this.replicas[m.p];
+    if (rep === undefined || rep.role !== 'backup') {
+      if (m.tv > this.version) this.defer(from, m, from);
+      return;
+    }
+    if (m.e < rep.epoch || !Array.isArray(m.kv) || !Array.isArray(m.rs)) return;
+    if (m.i === 0) rep.beginCopy();
+    if (!rep.copying) return;
+    rep.applySnapshotChunk(m.kv, m.rs);
+    if (m.i === m.n - 1) {
+      rep.finishSnapshot(m.s, m.e);
+      this.ackTo[m.p] = from;
+      this.ackDirty.add(m.p);
+    }
+  }
+
+  /** Primary: tells the leader a copy is complete and in sync (again, until the table reflects it). */
+  private reportCopy(rep: PartitionReplica, now: number): void {
+    if (now - (this.copyReportedAt[rep.id] ?? Number.NEGATIVE_INFINITY) < this.config.tableRetryMs) return;
+    this.copyReportedAt[rep.id] = now;
+    const msg: CopyComplete = { t: 'copied', tv: this.version, p: rep.id, to: rep.copyTarget!, e: rep.epoch };
+    const leader = this.table?.leader;
+    if (leader === undefined) return;
+    if (leader.id === this.myId) this.handleCopied(msg);
+    else this.out.sendTo(leader.address, msg as unknown as Message);
+  }
+
+  private reportCopies(now: number): void {
+    for (const rep of this.replicas) {
+      if (rep.role === 'primary' && rep.copyTarget !== null && rep.copyInSync) this.reportCopy(rep, now);
+    }
+  }
+
+  private handleCopied(m: CopyComplete): void {
+    if (!this.isLeader() || typeof m.p !== 'number') return;
+    this.change((t) => completeCopy(t, m.p, m.to, m.e));
   }
 
   private answerDone(): void {
@@ -511,6 +621,146 @@ export class Place {
     this.done.length = 0;
   }
 
+  // ---- heartbeats, leases and failure detection ----
+
+  private sendHeartbeat(now: number): void {
+    const table = this.table!;
+    const decided = this.draft ?? table.data;
+    const target = this.isLeader() ? deputyOf(decided) : table.leader;
+    this.lastHeartbeatAt = now;
+    if (target === undefined || target.id === this.myId) {
+      // Alone (no deputy to depose it): the leader's lease is its own.
+      if (this.isLeader()) this.leaseUntil = now + this.leaseMs;
+      return;
+    }
+    const hb: Heartbeat = { t: 'hb', tv: this.version, term: table.data.term, id: this.myId!, ts: now };
+    this.out.sendTo(target.address, hb as unknown as Message);
+  }
+
+  private handleHeartbeat(from: unknown, m: Heartbeat): void {
+    const table = this.table;
+    if (table === null || this.myId === null || typeof m.id !== 'number') return;
+    const sender = table.member(m.id);
+    if (sender?.state === 'dead' || m.term < table.data.term) {
+      // A place declared dead, or one that missed a leader change: it must see the table to act on it.
+      this.out.reply(from, { t: 'tableUpdate', tv: this.version, table: table.data });
+      if (sender?.state === 'dead') return;
+    }
+    if (this.isLeader()) this.detector.heard(m.id, this.clock.now());
+    if (m.id === table.leader?.id) this.leaderHeard();
+    const ack: HeartbeatAck = {
+      t: 'hbAck',
+      tv: this.version,
+      term: table.data.term,
+      id: this.myId,
+      ts: m.ts,
+    };
+    this.out.reply(from, ack as unknown as Message);
+    if (m.tv > this.version) this.learnNewerTable();
+  }
+
+  private handleHeartbeatAck(from: unknown, m: HeartbeatAck): void {
+    const table = this.table;
+    if (table === null || typeof m.ts !== 'number') return;
+    // The leader decides tables; only the deputy's tableAck commits one, never a peer's newer version.
+    if (!this.isLeader() && (m.term > table.data.term || m.tv > table.version)) {
+      this.out.reply(from, { t: 'tableGet', tv: this.version });
+      return;
+    }
+    if (m.term !== table.data.term && m.term !== this.draft?.term) return;
+    const grantor = this.isLeader() ? deputyOf(this.draft ?? table.data)?.id : table.leader?.id;
+    if (m.id !== grantor) return;
+    this.leaseUntil = Math.max(this.leaseUntil, m.ts + this.leaseMs);
+    if (!this.isLeader()) this.leaderHeard();
+  }
+
+  private leaderHeard(): void {
+    this.lastLeaderContact = this.clock.now();
+    this.suspectLeaderSince = null;
+  }
+
+  /**
+   * Non-leaders watch the leader. The deputy takes over after a failure timeout of silence; the others
+   * ask the deputy for news, and if the deputy is silent too, leader and deputy are lost together.
+   */
+  private watchLeader(now: number): void {
+    const table = this.table!;
+    const silentMs = now - this.lastLeaderContact;
+    if (silentMs <= this.config.failureTimeoutMs) return;
+    const deputy = table.deputy;
+    if (deputy?.id === this.myId) {
+      this.takeOver(table.leader!.id);
+      return;
+    }
+    if (this.suspectLeaderSince === null) {
+      this.suspectLeaderSince = now;
+      this.deputyAnsweredAt = Number.NEGATIVE_INFINITY;
+    }
+    if (deputy === undefined) return;
+    if (now - this.lastTableFetchAt >= this.config.tableRetryMs) this.fetchTable(deputy.address);
+    const heardSince = Math.max(this.suspectLeaderSince, this.deputyAnsweredAt);
+    if (now - heardSince > this.config.failureTimeoutMs * 2) {
+      this.becomeInvalid(`leader ${table.leader!.id} and deputy ${deputy.id} were lost together`);
+    }
+  }
+
+  /** The deputy becomes leader: a new term, the old leader marked dead, repairs planned, a new deputy told. */
+  private takeOver(oldLeader: number): void {
+    const now = this.clock.now();
+    this.detector.resetAll(now);
+    this.inFlight = null;
+    this.draft = null;
+    this.onCommit = [];
+    this.leaderHeard();
+    this.change((t) => planRepair(markDead(newTerm(t), [oldLeader])));
+  }
+
+  private leaderTick(now: number): void {
+    const table = this.table!;
+    const watched = table.data.members
+      .filter((m) => m.state !== 'dead' && m.id !== this.myId)
+      .map((m) => m.id);
+    this.detector.watch(watched, now);
+    const suspects = this.detector.suspects(now);
+    if (suspects.length > 0) this.change((t) => planRepair(markDead(t, suspects)));
+    const inFlight = this.inFlight;
+    if (inFlight !== null && now - inFlight.sentAt >= this.config.tableRetryMs) {
+      inFlight.sentAt = now;
+      this.out.sendTo(inFlight.deputyAddress, { t: 'tablePush', tv: this.version, table: inFlight.table });
+    }
+  }
+
+  /** True when this place leads, by the newest table it has decided on or adopted. */
+  private isLeader(): boolean {
+    const t = this.draft ?? this.table?.data;
+    return t !== undefined && this.myId !== null && leaderOf(t)?.id === this.myId;
+  }
+
+  /** Marks the store invalid here, for good, and tells every place this one knows. */
+  private becomeInvalid(reason: string): void {
+    if (this.invalidReason !== null) return;
+    this.invalidReason = reason;
+    for (const rep of this.replicas) {
+      if (rep.role !== 'primary') continue;
+      rep.abandonPending(this.done);
+    }
+    for (const w of this.done) {
+      const err: ErrorReply = {
+        t: 'err',
+        id: w.id,
+        tv: this.version,
+        code: 'invalid',
+        msg: `the store is invalid: ${reason}`,
+      };
+      this.out.reply(w.to, err as unknown as Message);
+    }
+    this.done.length = 0;
+    for (const m of this.table?.data.members ?? []) {
+      if (m.id !== this.myId && m.state !== 'dead')
+        this.out.sendTo(m.address, { t: 'invalid', tv: this.version, reason });
+    }
+  }
+
   // ---- membership and the partition table ----
 
   private sendJoin(address: string): void {
@@ -520,7 +770,7 @@ export class Place {
       tv: 0,
       address: this.config.address,
       zone: this.config.zone,
-      spare: this.config.spare,
+      spare: this.joinAsSpare,
       pid: this.config.pid,
     };
     this.out.sendTo(address, join as unknown as Message);
@@ -536,92 +786,159 @@ export class Place {
       return;
     }
     if (!this.answeredAsLeader(from, m)) return;
-    const table = this.table!;
-    if (this.pendingChange !== null) {
-      if (this.queuedJoins.length < this.config.maxDeferred) this.queuedJoins.push({ to: from, msg: m });
-      return;
-    }
-    const existing = table.memberAt(m.address);
+    const base = this.draft ?? this.table!.data;
+    const existing = new PartitionTable(base).memberAt(m.address);
     if (existing !== undefined && existing.state !== 'dead') {
-      this.out.reply(from, { t: 'joined', tv: this.version, id: existing.id, table: table.data });
-      return;
+      if (existing.pid === m.pid) {
+        this.whenCommitted(base.version, () =>
+          this.out.reply(from, { t: 'joined', tv: this.version, id: existing.id, table: this.table!.data }),
+        );
+        return;
+      }
+      // A new process at the address of a live member: the old one is gone.
+      this.change((t) => planRepair(markDead(t, [existing.id])));
     }
-    const id = table.data.members[table.data.members.length - 1].id + 1;
-    const joiner: Member = {
-      id,
-      address: m.address,
-      zone: typeof m.zone === 'string' ? m.zone : null,
-      pid: m.pid,
-      // Scale-out with live rebalancing comes later: a place that joins a formed cluster waits as a spare.
-      state: m.spare === true || table.data.formed ? 'spare' : 'active',
-    };
-    let next: TableData = {
-      ...table.data,
-      version: table.version + 1,
-      members: [...table.data.members, joiner],
-    };
-    const active = next.members.filter((x) => x.state === 'active').length;
-    if (!next.formed && active >= next.minPlaces) next = formTable(next);
-    this.propose(next, () => {
-      this.out.reply(from, { t: 'joined', tv: this.version, id, table: this.table!.data });
-    });
+    const id = Math.max(...base.members.map((x) => x.id)) + 1;
+    this.change(
+      (t) => {
+        const joiner: Member = {
+          id,
+          address: m.address,
+          zone: typeof m.zone === 'string' ? m.zone : null,
+          pid: m.pid,
+          // Scale-out with live rebalancing comes later: a place joining a formed cluster waits as a spare.
+          state: m.spare === true || t.formed ? 'spare' : 'active',
+        };
+        let next: TableData = { ...t, version: t.version + 1, members: [...t.members, joiner] };
+        const active = next.members.filter((x) => x.state === 'active').length;
+        if (!next.formed && active >= next.minPlaces) next = formTable(next);
+        return planRepair(next);
+      },
+      () => this.out.reply(from, { t: 'joined', tv: this.version, id, table: this.table!.data }),
+    );
   }
 
-  /** Leader: makes a table current once the deputy holds it (at once when there is no deputy). */
-  private propose(next: TableData, after: () => void): void {
-    const deputy = deputyOf(next);
-    this.pendingChange = {
-      table: next,
-      deputyAddress: deputy?.address ?? '',
-      sentAt: this.clock.now(),
-      after,
-    };
+  /**
+   * Leader: decides a new table from the newest decided one. Tables become current one at a time,
+   * each once the deputy has acknowledged it (at once when there is no deputy).
+   */
+  private change(fn: (t: TableData) => TableData, after?: () => void): void {
+    const base = this.draft ?? this.table!.data;
+    const next = fn(base);
+    if (next === base) {
+      if (after !== undefined) this.whenCommitted(base.version, after);
+      return;
+    }
+    this.draft = next;
+    if (after !== undefined) this.onCommit.push({ version: next.version, fn: after });
+    this.pushDraft();
+  }
+
+  private whenCommitted(version: number, fn: () => void): void {
+    if (this.table !== null && this.table.version >= version) fn();
+    else this.onCommit.push({ version, fn });
+  }
+
+  private pushDraft(): void {
+    const draft = this.draft;
+    if (draft === null) return;
+    const deputy = deputyOf(draft);
+    const inFlight = this.inFlight;
+    if (inFlight !== null && deputy?.id === inFlight.deputyId) return;
     if (deputy === undefined || deputy.id === this.myId) {
-      this.commitPending();
+      this.inFlight = null;
+      this.commit(draft);
       return;
     }
-    this.out.sendTo(deputy.address, { t: 'tablePush', tv: this.version, table: next });
+    this.inFlight = {
+      table: draft,
+      deputyId: deputy.id,
+      deputyAddress: deputy.address,
+      sentAt: this.clock.now(),
+    };
+    this.out.sendTo(deputy.address, { t: 'tablePush', tv: this.version, table: draft });
   }
 
-  private commitPending(): void {
-    const change = this.pendingChange!;
-    this.pendingChange = null;
+  private handleTablePush(from: unknown, msg: Message): void {
+    if (!isTableData(msg.table)) return;
+    const mine = this.table?.data;
+    if (mine !== undefined && msg.table.term < mine.term) {
+      // A deposed leader: show it the newer table instead of acknowledging.
+      this.out.reply(from, { t: 'tableUpdate', tv: this.version, table: mine });
+      return;
+    }
+    this.adoptTable(msg.table);
+    this.leaderHeard();
+    this.out.reply(from, { t: 'tableAck', tv: msg.table.version, term: msg.table.term });
+  }
+
+  private handleTableAck(msg: Message): void {
+    const inFlight = this.inFlight;
+    if (inFlight === null || msg.tv !== inFlight.table.version) return;
+    this.inFlight = null;
+    this.commit(inFlight.table);
+    if (this.draft !== null && this.draft.version > inFlight.table.version) this.pushDraft();
+  }
+
+  private commit(t: TableData): void {
     const before = this.table!.data;
-    this.adoptTable(change.table);
-    change.after();
-    this.notifyRoleChanges(before, change.table, deputyOf(change.table)?.id ?? null);
-    const queued = this.queuedJoins.splice(0, this.queuedJoins.length);
-    for (const q of queued) this.handleJoin(q.to, q.msg as JoinRequest & Message);
+    if (this.draft !== null && this.draft.version <= t.version) this.draft = null;
+    this.adoptTable(t);
+    const due = this.onCommit.filter((c) => c.version <= t.version);
+    this.onCommit = this.onCommit.filter((c) => c.version > t.version);
+    for (const c of due) c.fn();
+    this.notifyRoleChanges(before, t);
+    if (!t.valid) this.becomeInvalid(t.invalidReason ?? 'invalid');
   }
 
-  /** Tells every place whose roles changed (the deputy already knows); the rest learn lazily. */
-  private notifyRoleChanges(before: TableData, after: TableData, deputyId: number | null): void {
+  /** Tells every place whose roles changed (all of them on a new term); the rest learn lazily. */
+  private notifyRoleChanges(before: TableData, after: TableData): void {
     const changed = new Set<number>();
-    for (let p = 0; p < after.partitions.length; p++) {
+    const everyone = after.term !== before.term;
+    for (let p = 0; p < after.partitions.length && !everyone; p++) {
       const a = before.partitions[p];
       const b = after.partitions[p];
-      if (a.primary !== b.primary || a.epoch !== b.epoch) {
-        if (a.primary !== null) changed.add(a.primary);
-        if (b.primary !== null) changed.add(b.primary);
-      }
-      if (a.backup !== b.backup || a.epoch !== b.epoch) {
-        if (a.backup !== null) changed.add(a.backup);
-        if (b.backup !== null) changed.add(b.backup);
+      if (a.primary !== b.primary || a.epoch !== b.epoch || a.backup !== b.backup || a.target !== b.target) {
+        for (const id of [a.primary, a.backup, a.target, b.primary, b.backup, b.target])
+          if (id !== null) changed.add(id);
       }
     }
+    const states = new Map(before.members.map((m) => [m.id, m.state]));
+    const deputy = deputyOf(after)?.id;
     for (const m of after.members) {
-      if (m.id === this.myId || m.id === deputyId || m.state === 'dead' || !changed.has(m.id)) continue;
-      this.out.sendTo(m.address, { t: 'tableUpdate', tv: after.version, table: after });
+      if (m.id === this.myId || m.id === deputy || m.state === 'dead') continue;
+      if (everyone || changed.has(m.id) || states.get(m.id) !== m.state) {
+        this.out.sendTo(m.address, { t: 'tableUpdate', tv: after.version, table: after });
+      }
     }
   }
 
   /** Installs a newer table: takes this place's id from it, sets partition roles, replays deferred messages. */
   private adoptTable(data: TableData): void {
-    if (this.table !== null && data.version <= this.table.version) return;
+    if (this.table !== null && !isNewer(data, this.table.data)) return;
+    const previous = this.table?.data;
     const table = new PartitionTable(data);
     this.table = table;
-    if (this.myId === null) this.myId = table.memberAt(this.config.address)?.id ?? null;
+    if (this.myId === null) {
+      const me = table.memberAt(this.config.address);
+      if (me !== undefined && me.state !== 'dead' && me.pid === this.config.pid) this.myId = me.id;
+    }
     const me = this.myId;
+    if (me !== null && table.member(me)?.state === 'dead') {
+      this.rejoinAsSpare(data);
+      return;
+    }
+    if (
+      previous === undefined ||
+      previous.term !== data.term ||
+      leaderOf(previous)?.id !== leaderOf(data)?.id
+    ) {
+      this.leaderHeard();
+    }
+    for (const m of data.members)
+      if (m.state === 'dead' && previous?.members.find((x) => x.id === m.id)?.state !== 'dead') {
+        this.out.disconnect(m.address);
+      }
     // The cluster's partition count wins over a joiner's own configuration.
     while (this.replicas.length < data.partitions.length) {
       this.replicas.push(
@@ -632,22 +949,63 @@ export class Place {
         ),
       );
     }
-    for (let p = 0; p < data.partitions.length; p++) {
-      const a = data.partitions[p];
-      const rep = this.replicas[p];
-      const role = me === null ? 'none' : a.primary === me ? 'primary' : a.backup === me ? 'backup' : 'none';
-      if (rep.role === 'primary' && role !== 'primary') {
-        rep.abandonPending(this.done);
-        this.redirectDone(`partition ${p} changed primary`);
-      }
-      rep.role = role;
-      if (a.epoch > rep.epoch) rep.epoch = a.epoch;
-    }
+    for (let p = 0; p < data.partitions.length; p++) this.applyRole(this.replicas[p], data.partitions[p], me);
+    this.answerDone();
+    if (!data.valid) this.becomeInvalid(data.invalidReason ?? 'invalid');
     if (this.deferred.length > 0) {
       const replay = this.deferred;
       this.deferred = [];
       for (const d of replay) this.receive(d.to, d.msg);
     }
+  }
+
+  /** Moves one replica to the role the table gives this place: promotion, copy start or end, demotion. */
+  private applyRole(rep: PartitionReplica, a: TableData['partitions'][number], me: number | null): void {
+    const role =
+      me === null
+        ? 'none'
+        : a.primary === me
+          ? 'primary'
+          : a.backup === me || a.target === me
+            ? 'backup'
+            : 'none';
+    if (role === 'primary') {
+      if (rep.role !== 'primary') rep.promote(a.epoch);
+      else if (a.epoch > rep.epoch) rep.epoch = a.epoch;
+      if (a.backup === null && a.target === null) rep.completePending(this.done);
+      if (a.target === null) rep.copyTarget = null;
+      else if (rep.copyTarget !== a.target) this.startCopy(rep, a.target);
+      return;
+    }
+    if (rep.role === 'primary') {
+      rep.abandonPending(this.done);
+      this.redirectDone(`partition ${rep.id} changed primary`);
+    }
+    if (role === 'backup') {
+      if (rep.role !== 'backup' && a.target === me) rep.beginCopy();
+      rep.role = 'backup';
+      if (a.epoch > rep.epoch) rep.epoch = a.epoch;
+      return;
+    }
+    if (rep.role !== 'none') rep.reset();
+  }
+
+  /** This place was declared dead (it was paused or cut off): it forgets everything and joins anew as a spare. */
+  private rejoinAsSpare(data: TableData): void {
+    for (const rep of this.replicas) {
+      if (rep.role === 'primary') rep.abandonPending(this.done);
+      rep.reset();
+    }
+    this.redirectDone('this place was replaced; retry');
+    this.myId = null;
+    this.table = null;
+    this.draft = null;
+    this.inFlight = null;
+    this.onCommit = [];
+    this.leaseUntil = Number.NEGATIVE_INFINITY;
+    this.joinAsSpare = true;
+    this.joinSeeds = data.members.filter((m) => m.state !== 'dead').map((m) => m.address);
+    this.lastJoinSentAt = Number.NEGATIVE_INFINITY;
   }
 
   /** Holds a message that needs a newer table than this place has, and fetches that table. */
@@ -663,6 +1021,16 @@ export class Place {
       return;
     }
     this.learnNewerTable();
+  }
+
+  private expireDeferred(now: number): void {
+    if (this.deferred.length === 0) return;
+    const expireBefore = now - this.config.failureTimeoutMs * 2;
+    while (this.deferred.length > 0 && this.deferred[0].since < expireBefore) {
+      const d = this.deferred.shift()!;
+      this.replyError(d.to, d.msg, 'unavailable', 'timed out waiting for a newer partition table');
+    }
+    if (this.deferred.length > 0) this.learnNewerTable();
   }
 
   /** Lazy propagation: a sender knows a newer table, so fetch it from the leader (rate-limited). */
@@ -684,7 +1052,7 @@ export class Place {
       this.replyError(from, msg, 'unavailable', 'this place has not joined a cluster yet');
       return false;
     }
-    if (leader.id === this.myId) return true;
+    if (this.isLeader()) return true;
     const err: ErrorReply = {
       t: 'err',
       tv: this.version,
@@ -700,7 +1068,12 @@ export class Place {
   // ---- status ----
 
   private handleStatus(from: unknown, msg: Message): void {
-    if (!this.answeredAsLeader(from, msg)) return;
+    // An invalid place answers for itself: the leader may be the one that is gone.
+    if (this.invalid === null && !this.answeredAsLeader(from, msg)) return;
+    if (this.table === null) {
+      this.replyError(from, msg, 'unavailable', 'this place has not joined a cluster yet');
+      return;
+    }
     this.out.reply(from, { t: 'statusReply', id: msg.id, tv: this.version, status: this.status() });
   }
 
@@ -710,9 +1083,10 @@ export class Place {
     const leader = this.table!.leader ?? null;
     const deputy = this.table!.deputy ?? null;
     const counts = roleCounts(data);
+    const invalid = this.invalid;
     return {
-      valid: data.valid,
-      invalidReason: data.invalidReason,
+      valid: invalid === null,
+      invalidReason: invalid,
       tableVersion: data.version,
       leader: leader?.id ?? null,
       deputy: deputy?.id ?? null,
@@ -724,13 +1098,15 @@ export class Place {
         address: m.address,
         pid: m.pid,
         role:
-          m.id === leader?.id
-            ? 'leader'
-            : m.id === deputy?.id
-              ? 'deputy'
-              : m.state === 'spare'
-                ? 'spare'
-                : 'member',
+          m.state === 'dead'
+            ? 'member'
+            : m.id === leader?.id
+              ? 'leader'
+              : m.id === deputy?.id
+                ? 'deputy'
+                : m.state === 'spare'
+                  ? 'spare'
+                  : 'member',
         zone: m.zone,
         state: m.state,
         primaries: counts.get(m.id)?.primaries ?? 0,
@@ -741,6 +1117,7 @@ export class Place {
             id,
             primary: a.primary,
             backup: a.backup,
+            target: a.target,
             epoch: a.epoch,
             state: a.state,
           }))
@@ -767,6 +1144,7 @@ function isTableData(x: unknown): x is TableData {
     typeof t === 'object' &&
     t !== null &&
     typeof t.version === 'number' &&
+    typeof t.term === 'number' &&
     Array.isArray(t.members) &&
     Array.isArray(t.partitions)
   );

@@ -143,7 +143,61 @@ export interface TableGet {
 export interface TableReply {
   t: 'table';
   tv: number;
+  /** The answering place's id (null while it is joining). */
+  id: number | null;
   table: TableData;
+}
+
+/** Sign of life, sent every heartbeat interval to the leader (the leader sends one to its deputy). */
+export interface Heartbeat {
+  t: 'hb';
+  tv: number;
+  term: number;
+  id: number;
+  /** Sender's clock when sent; echoed back, it dates the lease the answer grants. */
+  ts: number;
+}
+
+/** Answer to a heartbeat: renews the sender's lease from `ts`, if it comes from the right place and term. */
+export interface HeartbeatAck {
+  t: 'hbAck';
+  tv: number;
+  term: number;
+  id: number;
+  ts: number;
+}
+
+/** One chunk of a whole-partition copy, from the partition's primary to the copy's target. */
+export interface SnapshotChunk {
+  t: 'snap';
+  tv: number;
+  p: number;
+  e: number;
+  /** The sequence number the snapshot is complete at. */
+  s: number;
+  /** Chunk index and count. */
+  i: number;
+  n: number;
+  /** Keys and values, flattened: [key, value, key, value, ...]. */
+  kv: (string | Uint8Array)[];
+  /** Remembered results, flattened: [dedupe, outcome, ...]. */
+  rs: (string | Outcome)[];
+}
+
+/** Primary to leader: the copy of a partition to `to` is complete and in sync. */
+export interface CopyComplete {
+  t: 'copied';
+  tv: number;
+  p: number;
+  to: number;
+  e: number;
+}
+
+/** The store is invalid: every place that hears it fails every request from then on. */
+export interface InvalidNotice {
+  t: 'invalid';
+  tv: number;
+  reason: string;
 }
 
 export interface StatusGet {
@@ -178,5 +232,13 @@ export interface ClusterStatus {
     primaries: number;
     backups: number;
   }[];
-  partitions: { id: number; primary: number | null; backup: number | null; epoch: number; state: string }[];
+  partitions: {
+    id: number;
+    primary: number | null;
+    backup: number | null;
+    /** Where a copy is in progress (state migrating), else null. */
+    target: number | null;
+    epoch: number;
+    state: string;
+  }[];
 }

@@ -23,6 +23,7 @@ export class PlaceNode {
     this.place = new Place(config, scheduler, {
       sendTo: (address, msg) => transport.linkTo(address).send(msg as WireMessage),
       reply: (to, msg) => (to as Link).send(msg as WireMessage),
+      disconnect: (address) => transport.disconnect(address),
     });
     transport.onMessage((link, msg) => this.onMessage(link, msg));
   }

@@ -49,7 +49,7 @@ export class SimCluster {
       processors: processorRegistry(this.options.processors),
     };
     const transport = this.net.transport(address);
-    const node = new PlaceNode(config, transport, this.net.scheduler);
+    const node = new PlaceNode(config, transport, this.net.schedulerFor(address));
     await node.start();
     const place = { node, transport, address };
     this.places.push(place);
@@ -65,9 +65,61 @@ export class SimCluster {
     );
   }
 
-  /** The table the leader (place 0) holds. */
+  /** The table of the current leader (the live place that leads by its own table). */
   leaderTable() {
-    return this.places[0]?.node.place.tableData ?? null;
+    return this.leader()?.node.place.tableData ?? null;
+  }
+
+  /** The live place that believes it leads, by the newest table among live places. */
+  leader(): SimPlace | undefined {
+    let best: SimPlace | undefined;
+    for (const p of this.places) {
+      const t = p.node.place.tableData;
+      if (p.transport.dead || t === null) continue;
+      const leads = t.members.find((m) => m.state !== 'dead')?.id === p.node.place.id;
+      const bt = best?.node.place.tableData;
+      if (
+        leads &&
+        (bt === undefined ||
+          bt === null ||
+          t.term > bt.term ||
+          (t.term === bt.term && t.version > bt.version))
+      ) {
+        best = p;
+      }
+    }
+    return best;
+  }
+
+  /** The place with this id. */
+  byId(id: number): SimPlace {
+    const p = this.places.find((x) => x.node.place.id === id);
+    if (p === undefined) throw new Error(`no live place with id ${id}`);
+    return p;
+  }
+
+  /** Simulates SIGKILL of a place. */
+  kill(p: SimPlace): void {
+    void p.node.stop();
+    p.transport.crash();
+  }
+
+  /** Simulates SIGSTOP of a place. */
+  pause(p: SimPlace): void {
+    this.net.pause(p.address);
+  }
+
+  /** Simulates SIGCONT of a place. */
+  resume(p: SimPlace): void {
+    this.net.resume(p.address);
+  }
+
+  /** True when the leader's table is valid and every partition is ok on two live places. */
+  repaired(): boolean {
+    const t = this.leaderTable();
+    if (t === null || !t.valid) return false;
+    const live = new Set(t.members.filter((m) => m.state !== 'dead').map((m) => m.id));
+    return t.partitions.every((a) => a.state === 'ok' && live.has(a.primary!) && live.has(a.backup!));
   }
 
   /** A client of this cluster; seeds default to the first place. */
@@ -92,6 +144,16 @@ export class SimCluster {
   primaryOf(key: string): SimPlace {
     const table = new PartitionTable(this.leaderTable()!);
     return this.places[table.data.partitions[table.partitionOf(key)].primary!];
+  }
+
+  /** A key (key-0, key-1, ...) whose primary is the place with this id, by the leader's table. */
+  keyWithPrimary(id: number, prefix = 'key'): string {
+    const table = new PartitionTable(this.leaderTable()!);
+    for (let i = 0; i < 100_000; i++) {
+      const key = `${prefix}-${i}`;
+      if (table.data.partitions[table.partitionOf(key)].primary === id) return key;
+    }
+    throw new Error(`no key has its primary on place ${id}`);
   }
 
   /** The place holding key's backup, by the leader's table. */

@@ -10,6 +10,8 @@ interface Timer {
   every: number;
   fn: () => void;
   cancelled: boolean;
+  /** The endpoint whose process runs it; a paused owner's timers wait. */
+  owner: string | null;
 }
 
 interface InFlight {
@@ -38,7 +40,8 @@ export function seededRandom(seed: number): () => number {
 export class MemoryNetwork {
   private readonly listeners = new Map<string, MemoryTransport>();
   private readonly inFlight: InFlight[] = [];
-  private readonly soonQueue: (() => void)[] = [];
+  private soonQueue: { owner: string | null; fn: () => void }[] = [];
+  private readonly paused = new Set<string>();
   private timers: Timer[] = [];
   private timerSeq = 0;
   private time = 0;
@@ -53,15 +56,30 @@ export class MemoryNetwork {
     this.random = seededRandom(seed);
   }
 
-  /** The virtual clock and timers every endpoint of this network uses. */
-  readonly scheduler: Scheduler = {
-    now: () => this.time,
-    every: (ms, fn) => this.addTimer(ms, ms, fn),
-    after: (ms, fn) => this.addTimer(ms, 0, fn),
-    soon: (fn) => {
-      this.soonQueue.push(fn);
-    },
-  };
+  /** The virtual clock and timers of code that is never paused (clients, tests). */
+  readonly scheduler: Scheduler = this.schedulerFor(null);
+
+  /** The virtual clock and timers of the process behind endpoint owner: they stop while it is paused. */
+  schedulerFor(owner: string | null): Scheduler {
+    return {
+      now: () => this.time,
+      every: (ms, fn) => this.addTimer(ms, ms, fn, owner),
+      after: (ms, fn) => this.addTimer(ms, 0, fn, owner),
+      soon: (fn) => {
+        this.soonQueue.push({ owner, fn });
+      },
+    };
+  }
+
+  /** Simulates SIGSTOP of the process behind an endpoint: it gets no messages and runs no timers. */
+  pause(name: string): void {
+    this.paused.add(name);
+  }
+
+  /** Simulates SIGCONT: held messages are delivered and due timers fire (once each). */
+  resume(name: string): void {
+    this.paused.delete(name);
+  }
 
   /** Returns a new endpoint named name (its address once it listens). */
   transport(name: string): MemoryTransport {
@@ -95,8 +113,8 @@ export class MemoryNetwork {
     this.inFlight.push({ to, via, bytes: packr.pack(msg) });
   }
 
-  private addTimer(ms: number, every: number, fn: () => void): () => void {
-    const timer: Timer = { at: this.time + ms, seq: this.timerSeq++, every, fn, cancelled: false };
+  private addTimer(ms: number, every: number, fn: () => void, owner: string | null): () => void {
+    const timer: Timer = { at: this.time + ms, seq: this.timerSeq++, every, fn, cancelled: false, owner };
     this.timers.push(timer);
     return () => {
       timer.cancelled = true;
@@ -105,26 +123,37 @@ export class MemoryNetwork {
 
   /** Runs one step: a soon-task, else one message, else the next timer. Returns false when idle forever. */
   step(maxTime = Number.POSITIVE_INFINITY): boolean {
-    const task = this.soonQueue.shift();
-    if (task !== undefined) {
-      task();
+    const ti = this.soonQueue.findIndex((t) => t.owner === null || !this.paused.has(t.owner));
+    if (ti >= 0) {
+      const [task] = this.soonQueue.splice(ti, 1);
+      task.fn();
       return true;
     }
-    if (this.inFlight.length > 0) {
-      const i = this.reorder ? Math.floor(this.random() * this.inFlight.length) : 0;
+    const deliverable =
+      this.paused.size === 0
+        ? this.inFlight.length
+        : this.inFlight.filter((m) => !this.paused.has(m.to.name)).length;
+    if (deliverable > 0) {
+      let i = this.reorder ? Math.floor(this.random() * this.inFlight.length) : 0;
+      while (this.paused.has(this.inFlight[i].to.name)) i = (i + 1) % this.inFlight.length;
       const [m] = this.inFlight.splice(i, 1);
       this.delivered++;
       if (!m.via.closed) m.to.deliver(m.via, packr.unpack(m.bytes) as WireMessage);
       return true;
     }
     this.timers = this.timers.filter((t) => !t.cancelled);
-    if (this.timers.length === 0) return false;
-    let next = this.timers[0];
-    for (const t of this.timers) if (t.at < next.at || (t.at === next.at && t.seq < next.seq)) next = t;
-    if (next.at > maxTime) return false;
+    let next: Timer | undefined;
+    for (const t of this.timers) {
+      if (t.owner !== null && this.paused.has(t.owner)) continue;
+      if (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq)) next = t;
+    }
+    if (next === undefined || next.at > maxTime) return false;
     this.time = Math.max(this.time, next.at);
-    if (next.every > 0) next.at += next.every;
-    else next.cancelled = true;
+    // A timer that was held by a pause fires once, then keeps its period from now.
+    if (next.every > 0) {
+      next.at += next.every;
+      if (next.at <= this.time) next.at = this.time + next.every;
+    } else next.cancelled = true;
     next.fn();
     return true;
   }
@@ -138,7 +167,7 @@ export class MemoryNetwork {
       if (!this.step(deadline)) {
         await Promise.resolve();
         if (cond()) return;
-        if (this.time >= deadline || this.timers.every((t) => t.cancelled)) break;
+        if (this.time >= deadline) break;
         this.time = deadline;
       }
     }
@@ -221,6 +250,11 @@ export class MemoryTransport implements Transport {
     target.links.add(theirs);
     this.outgoing.set(address, mine);
     return mine;
+  }
+
+  /** Closes the pooled outgoing link to address, if there is one. */
+  disconnect(address: string): void {
+    this.outgoing.get(address)?.close();
   }
 
   onMessage(handler: MessageHandler): void {

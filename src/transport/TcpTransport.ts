@@ -331,6 +331,12 @@ export class TcpTransport implements Transport {
   }
 
   /** Returns the open pooled link to address, or a fresh one that dials (after reconnectDelayMs since a failure). */
+  /** Closes the pooled outgoing link to address (queued frames are dropped), if there is one. */
+  disconnect(address: string): void {
+    const link = this.pool.get(address);
+    if (link !== undefined && !link.closed) link.fail(`disconnected from ${address}`);
+  }
+
   linkTo(address: string): Link {
     const existing = this.pool.get(address);
     if (existing && !existing.closed) return existing;

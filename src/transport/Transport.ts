@@ -25,6 +25,8 @@ export interface Transport {
   listen(address: string): Promise<void>;
   /** Returns the pooled outgoing link to address, dialing (and re-dialing after a failure) as needed. */
   linkTo(address: string): Link;
+  /** Closes the pooled outgoing link to address, if any, dropping what is queued on it. */
+  disconnect(address: string): void;
   /** Sets the handler of every message arriving on any link, incoming or outgoing. */
   onMessage(handler: MessageHandler): void;
   /** Sets the handler called once when a link closes. */

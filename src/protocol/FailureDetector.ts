@@ -1,0 +1,33 @@
+/**
+ * Timeout-based failure detection: a watched place is suspected once nothing has been heard from it
+ * for longer than the timeout. Fed with times from the injected clock, it does no I/O.
+ */
+export class FailureDetector {
+  private readonly lastHeard = new Map<number, number>();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** Watches exactly these ids: new ones start with a full timeout, others are forgotten. */
+  watch(ids: readonly number[], now: number): void {
+    const keep = new Set(ids);
+    for (const id of this.lastHeard.keys()) if (!keep.has(id)) this.lastHeard.delete(id);
+    for (const id of ids) if (!this.lastHeard.has(id)) this.lastHeard.set(id, now);
+  }
+
+  /** Records a sign of life from id. */
+  heard(id: number, now: number): void {
+    if (this.lastHeard.has(id)) this.lastHeard.set(id, now);
+  }
+
+  /** Gives every watched place a fresh timeout (after this process itself was paused). */
+  resetAll(now: number): void {
+    for (const id of this.lastHeard.keys()) this.lastHeard.set(id, now);
+  }
+
+  /** Ids silent for longer than the timeout. */
+  suspects(now: number): number[] {
+    const out: number[] = [];
+    for (const [id, at] of this.lastHeard) if (now - at > this.timeoutMs) out.push(id);
+    return out;
+  }
+}
