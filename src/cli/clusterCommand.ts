@@ -11,6 +11,7 @@ export interface ClusterFlags {
   partitions?: number;
   failureTimeoutMs?: number;
   processors?: string;
+  respawn?: boolean;
 }
 
 /** Runs a local cluster in the foreground until SIGINT or SIGTERM, then stops its places and exits 0. */
@@ -33,6 +34,8 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
       port: flags.port,
       zones: flags.zones,
       placeArgs,
+      respawn: flags.respawn === true,
+      onEvent: (line) => process.stderr.write(line + '\n'),
     });
   } catch (err) {
     throw new CliError(EXIT.unavailable, (err as Error).message);
@@ -47,19 +50,11 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
     `try: placestore put hello world --seeds ${cluster.seeds[0]}; placestore status --seeds ${cluster.seeds[0]}\n` +
       'Ctrl-C stops the cluster.\n',
   );
-  let stopping = false;
-  for (const p of cluster.places) {
-    p.child.on('exit', (code, signal) => {
-      if (!stopping)
-        process.stderr.write(`place ${p.address} exited (${signal ?? code}); see ${p.logFile}\n`);
-    });
-  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  stopping = true;
   process.stderr.write('stopping the cluster\n');
   await cluster.stop();
 }

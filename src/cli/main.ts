@@ -116,6 +116,7 @@ function buildProgram(): Command {
     .option('--partitions <n>', 'partition count', intOption(1, 65_536))
     .option('--failure-timeout-ms <n>', 'failure detection timeout', intOption(10, 600_000))
     .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
+    .option('--respawn', 'restart each place that dies as a new spare, so the cluster heals itself')
     .action(runCluster);
 
   clientOptions(

@@ -202,7 +202,7 @@ export class StoreClient {
       this.fetchTable(false);
       return;
     }
-    if (!table.data.valid) {
+    if (!table.data.valid && p.kind === 'op') {
       this.pending.delete(p.msg.id);
       p.reject(new StoreInvalidError(`the store is invalid: ${table.data.invalidReason}`));
       return;

@@ -22,6 +22,10 @@ export interface LocalClusterOptions {
   placeArgs?: string[];
   /** Milliseconds to wait for every partition to have a primary and a backup (default 30000). */
   readyTimeoutMs?: number;
+  /** Restart every place that dies as a new spare at the same address, so the cluster heals itself. */
+  respawn?: boolean;
+  /** Called with a line for a person whenever a place exits or is respawned. */
+  onEvent?: (line: string) => void;
 }
 
 /** One place process of a local cluster. */
@@ -43,7 +47,10 @@ export class LocalCluster {
   private stopping = false;
 
   private constructor(
-    private readonly options: Required<Omit<LocalClusterOptions, 'zones'>> & { zones: string[] },
+    private readonly options: Required<Omit<LocalClusterOptions, 'zones' | 'onEvent'>> & {
+      zones: string[];
+      onEvent?: (line: string) => void;
+    },
   ) {
     this.logDir = options.logDir;
   }
@@ -59,6 +66,8 @@ export class LocalCluster {
       logDir: options.logDir ?? mkdtempSync(join(tmpdir(), 'placestore-')),
       placeArgs: options.placeArgs ?? [],
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
+      respawn: options.respawn ?? false,
+      onEvent: options.onEvent,
     });
     try {
       await cluster.spawnAll();
@@ -75,6 +84,24 @@ export class LocalCluster {
     return this.places.map((p) => p.address);
   }
 
+  /** Waits until the store is valid, every place is alive and joined, and every partition is ok. */
+  async waitRepaired(timeoutMs = 30_000): Promise<ClusterStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ClusterStatus | undefined;
+    while (Date.now() < deadline) {
+      try {
+        last = await this.status(1000);
+        if (isRepaired(last)) return last;
+      } catch {
+        // a place may be down; try again
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(
+      `not repaired within ${timeoutMs} ms: ${last === undefined ? 'no status' : summarize(last)}`,
+    );
+  }
+
   /** Starts places one at a time, each once the previous has joined, so place i gets id i. */
   private async spawnAll(): Promise<void> {
     const { places, spares, host, port, zones } = this.options;
@@ -88,12 +115,12 @@ export class LocalCluster {
       if (i >= places) args.push('--spare');
       if (zones.length > 0) args.push('--zone', zones[i % zones.length]);
       args.push(...this.options.placeArgs);
-      this.spawnPlace(address, args, i >= places);
+      this.spawnPlace(address, args, i >= places, i);
       await this.waitFor((st) => st.places.length > i, `place ${address} to join`);
     }
   }
 
-  private spawnPlace(address: string, args: string[], spare: boolean): void {
+  private spawnPlace(address: string, args: string[], spare: boolean, index: number): void {
     const logFile = join(this.logDir, `place-${address.replace(/[:[\]]/g, '_')}.log`);
     const fd = openSync(logFile, 'a');
     const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['pipe', fd, fd] });
@@ -101,8 +128,27 @@ export class LocalCluster {
     const place: LocalPlace = { address, child, logFile, spare, exit: null };
     child.on('exit', (code, signal) => {
       place.exit = signal ?? String(code);
+      if (this.stopping) return;
+      this.options.onEvent?.(`place ${address} (pid ${child.pid}) exited (${place.exit}); see ${logFile}`);
+      if (this.options.respawn && this.places[index] === place) this.respawn(index);
     });
-    this.places.push(place);
+    this.places[index] = place;
+  }
+
+  /** Starts a new spare at the address of the dead place at index. */
+  private respawn(index: number): void {
+    const address = this.places[index].address;
+    const others = this.places.filter((_, i) => i !== index).map((p) => p.address);
+    const args = ['place', '--listen', address, '--exit-with-stdin', '--spare', '--join', others.join(',')];
+    if (this.options.zones.length > 0)
+      args.push('--zone', this.options.zones[index % this.options.zones.length]);
+    args.push(...this.options.placeArgs);
+    // The old process's port may take a moment to be released; a failed start is retried by the next exit.
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.spawnPlace(address, args, true, index);
+      this.options.onEvent?.(`respawned ${address} as a spare (pid ${this.places[index].child.pid})`);
+    }, 200);
   }
 
   /** Fetches the cluster's status from any live place. */
@@ -183,6 +229,12 @@ export function isRepaired(s: ClusterStatus, expectedPlaces?: number): boolean {
       live.has(p.primary) &&
       live.has(p.backup),
   );
+}
+
+function summarize(s: ClusterStatus): string {
+  const states = new Map<string, number>();
+  for (const p of s.partitions) states.set(p.state, (states.get(p.state) ?? 0) + 1);
+  return `valid=${s.valid} ${[...states].map(([k, n]) => `${n} ${k}`).join(', ')}`;
 }
 
 function tail(file: string): string {

@@ -94,7 +94,7 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Waits until cond() holds, polling every intervalMs, failing after timeoutMs. */
+/** Waits until cond() holds (a throw counts as not yet), polling every intervalMs, failing after timeoutMs. */
 export async function waitUntil(
   cond: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
@@ -102,7 +102,12 @@ export async function waitUntil(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await cond()) return;
+    if (
+      await Promise.resolve()
+        .then(cond)
+        .catch(() => false)
+    )
+      return;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
