@@ -212,9 +212,9 @@ export function checkHistory(
   const deadline = started + timeLimitMs;
   const byKey = new Map<string, Operation[]>();
   for (const op of operations) {
-    let list = byKey.get(op.key);
-    if (list === undefined) byKey.set(op.key, (list = []));
-    list.push(op);
+    const list = byKey.get(op.key);
+    if (list === undefined) byKey.set(op.key, [op]);
+    else list.push(op);
   }
   // The final read happens after everything else: a read of each key that must fit at the end.
   let lastIndex = operations.reduce(
@@ -222,10 +222,9 @@ export function checkHistory(
     0,
   );
   for (const [key, value] of Object.entries(final ?? {})) {
-    let list = byKey.get(key);
-    if (list === undefined) byKey.set(key, (list = []));
+    if (!byKey.has(key)) byKey.set(key, []);
     lastIndex += 2;
-    list.push({
+    byKey.get(key)!.push({
       id: -1,
       process: -1,
       f: 'read',
