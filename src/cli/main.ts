@@ -4,6 +4,7 @@ import { type BenchOp, runBench } from '../bench/Bench.js';
 import { LocalCluster } from '../cluster/LocalCluster.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { DEFAULT_TUNING } from '../protocol/Place.js';
+import { runCheckCommand } from './checkCommand.js';
 import {
   type ClientFlags,
   formatStatus,
@@ -196,6 +197,33 @@ function buildProgram(): Command {
       process.stdout.write((opts.json === true ? JSON.stringify(s) : formatStatus(s)) + '\n');
       if (!s.valid) process.exitCode = EXIT.invalid;
     });
+
+  program
+    .command('check')
+    .description(
+      'run a local cluster under faults, record a history, and judge it (linearizable? writes lost?)',
+    )
+    .option('--duration <s>', 'seconds of workload', numberOption(5, 86_400), 60)
+    .option('--places <n>', 'active places', intOption(2, 16), 3)
+    .option('--spares <n>', 'spare places (killed places are respawned as spares)', intOption(0, 16), 1)
+    .option('--clients <n>', 'concurrent clients', intOption(1, 256), 5)
+    .option('--keys <n>', 'keys the workload uses', intOption(1, 1000), 5)
+    .option(
+      '--nemesis <list>',
+      `faults to inject, one at a time: ${'kill,pause,kill-leader,kill-deputy'}`,
+      nameListOption,
+      ['kill', 'pause'],
+    )
+    .option('--interval <s>', 'seconds between one repair and the next fault', numberOption(0, 3600), 5)
+    .option('--seed <n>', 'seed of the workload and fault schedule (default: random, printed)', intOption(0))
+    .option('--history <file>', 'where to write the history (report.html goes next to it)')
+    .option('--port <n>', 'first port of its cluster', intOption(1, 65_535), 7900)
+    .option('--op-timeout-ms <n>', 'per-operation timeout of the workload', intOption(10), 5000)
+    .option('--check-time-limit-s <n>', 'time limit of the linearizability search', intOption(1), 120)
+    .option('--rate <n>', 'operations per second across all clients', intOption(1, 1_000_000), 300)
+    .option('--json', 'print the result as one JSON line')
+    .option('--verbose', 'print stack traces on errors')
+    .action(runCheckCommand);
 
   program
     .command('bench')

@@ -26,6 +26,8 @@ export interface LocalClusterOptions {
   respawn?: boolean;
   /** Called with a line for a person whenever a place exits or is respawned. */
   onEvent?: (line: string) => void;
+  /** The script run (with node) for each place, taking the `place` command's arguments (default: this CLI). */
+  cliPath?: string;
 }
 
 /** One place process of a local cluster. */
@@ -39,6 +41,10 @@ export interface LocalPlace {
 }
 
 const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+type Resolved = Required<Omit<LocalClusterOptions, 'zones' | 'onEvent'>> & {
+  zones: string[];
+  onEvent?: (line: string) => void;
+};
 
 /** A cluster of place processes on this machine, for development, tests and benchmarks. */
 export class LocalCluster {
@@ -46,12 +52,7 @@ export class LocalCluster {
   readonly logDir: string;
   private stopping = false;
 
-  private constructor(
-    private readonly options: Required<Omit<LocalClusterOptions, 'zones' | 'onEvent'>> & {
-      zones: string[];
-      onEvent?: (line: string) => void;
-    },
-  ) {
+  private constructor(private readonly options: Resolved) {
     this.logDir = options.logDir;
   }
 
@@ -68,6 +69,7 @@ export class LocalCluster {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       respawn: options.respawn ?? false,
       onEvent: options.onEvent,
+      cliPath: options.cliPath ?? CLI_PATH,
     });
     try {
       await cluster.spawnAll();
@@ -123,7 +125,7 @@ export class LocalCluster {
   private spawnPlace(address: string, args: string[], spare: boolean, index: number): void {
     const logFile = join(this.logDir, `place-${address.replace(/[:[\]]/g, '_')}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['pipe', fd, fd] });
+    const child = spawn(process.execPath, [this.options.cliPath, ...args], { stdio: ['pipe', fd, fd] });
     closeSync(fd);
     const place: LocalPlace = { address, child, logFile, spare, exit: null };
     child.on('exit', (code, signal) => {
