@@ -307,8 +307,9 @@ export class StoreClient {
   private adopt(data: TableData): boolean {
     const current = this.table?.data;
     // Same version marked invalid: a place learned of a catastrophe its table does not show yet.
-    if (current !== undefined && data.version <= current.version && (data.valid || !current.valid))
-      return false;
+    const sameButInvalid =
+      current !== undefined && data.version === current.version && !data.valid && current.valid;
+    if (current !== undefined && data.version <= current.version && !sameButInvalid) return false;
     this.table = new PartitionTable(data);
     if (!data.valid) {
       const err = new StoreInvalidError(`the store is invalid: ${data.invalidReason}`);

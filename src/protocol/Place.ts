@@ -140,7 +140,14 @@ export class Place {
   /** Last sign of life from the leader (for the leader itself: from its deputy). */
   private lastLeaderContact: number;
   private suspectLeaderSince: number | null = null;
-  private deputyAnsweredAt = Number.NEGATIVE_INFINITY;
+  /** Members that answered a table request since the leader went silent, with a table no newer than ours. */
+  private readonly peersAgreeing = new Set<number>();
+  /**
+   * Set when this process finds it was paused: its view may be stale, so it neither leads, takes
+   * over, declares anyone dead or the store invalid, nor grants leases, until some member has shown
+   * it a table (adopted if newer).
+   */
+  private verifying = false;
   // Leader state: the newest decided table, the one waiting for the deputy's ack, and what to run on commit.
   private readonly detector: FailureDetector;
   private draft: TableData | null = null;
@@ -223,6 +230,7 @@ export class Place {
       this.detector.resetAll(now);
       this.lastLeaderContact = now;
       this.suspectLeaderSince = null;
+      this.verifying = this.myId !== null && this.otherLiveMembers().length > 0;
     }
     this.lastTickAt = now;
     if (this.myId === null) {
@@ -233,10 +241,35 @@ export class Place {
     }
     this.expireDeferred(now);
     if (this.invalid !== null || this.table === null) return;
+    if (this.verifying) {
+      if (now - this.lastTableFetchAt >= this.config.tableRetryMs) this.askEveryone();
+      return;
+    }
     if (now - this.lastHeartbeatAt >= this.heartbeatMs) this.sendHeartbeat(now);
     if (this.isLeader()) this.leaderTick(now);
     else this.watchLeader(now);
     this.reportCopies(now);
+  }
+
+  /** Live members other than this place, by the newest table it has. */
+  private otherLiveMembers(): Member[] {
+    return (this.table?.data.members ?? []).filter((m) => m.state !== 'dead' && m.id !== this.myId);
+  }
+
+  /** Asks every other live member for its table (answers arrive as 'table' messages). */
+  private askEveryone(): void {
+    this.lastTableFetchAt = this.clock.now();
+    for (const m of this.otherLiveMembers()) this.out.sendTo(m.address, { t: 'tableGet', tv: this.version });
+  }
+
+  /** A member showed its table: adopt it if newer; otherwise it agrees with this place's view. */
+  private handleTableReply(msg: Message): void {
+    if (!isTableData(msg.table)) return;
+    const before = this.table?.data;
+    this.adoptTable(msg.table);
+    if (typeof msg.id !== 'number' || before === undefined || isNewer(msg.table, before)) return;
+    this.verifying = false;
+    if (this.suspectLeaderSince !== null) this.peersAgreeing.add(msg.id);
   }
 
   /** Sends the acknowledgements coalesced since the last flush; the runtime calls it once per turn. */
@@ -245,7 +278,7 @@ export class Place {
     const tv = this.version;
     for (const p of this.ackDirty) {
       const rep = this.replicas[p];
-      const ack: ReplicateAck = { t: 'replAck', tv, p, e: rep.epoch, s: rep.seq };
+      const ack: ReplicateAck = { t: 'replAck', tv, p, e: rep.epoch, s: rep.seq, id: this.myId! };
       this.out.reply(this.ackTo[p], ack as unknown as Message);
     }
     this.ackDirty.clear();
@@ -282,8 +315,7 @@ export class Place {
         this.handleJoin(from, msg as unknown as JoinRequest & Message);
         return;
       case 'table':
-        if (this.table !== null && msg.id === this.table.deputy?.id) this.deputyAnsweredAt = this.clock.now();
-        if (isTableData(msg.table)) this.adoptTable(msg.table);
+        this.handleTableReply(msg);
         return;
       case 'joined':
       case 'tableUpdate':
@@ -302,7 +334,13 @@ export class Place {
           this.out.reply(from, { t: 'table', tv: this.version, id: this.myId, table: this.tableToShare() });
         return;
       case 'invalid':
-        if (typeof msg.reason === 'string') this.becomeInvalid(msg.reason);
+        // A place with an older view (it was paused, say) cannot judge the cluster as it is now.
+        if (typeof msg.reason === 'string' && this.table !== null && typeof msg.term === 'number') {
+          const mine = this.table.data;
+          if (msg.term > mine.term || (msg.term === mine.term && (msg.tv as number) >= mine.version)) {
+            this.becomeInvalid(msg.reason);
+          }
+        }
         return;
       case 'status':
         this.handleStatus(from, msg);
@@ -523,6 +561,8 @@ export class Place {
   private handleReplicateAck(m: ReplicateAck): void {
     const rep = this.replicas[m.p];
     if (rep === undefined || rep.role !== 'primary' || m.e !== rep.epoch) return;
+    const a = this.table!.data.partitions[m.p];
+    if (m.id !== (a.backup ?? a.target)) return;
     rep.acknowledge(m.s, this.done);
     this.answerDone();
     // While a copy runs the partition has no backup, so acks come from the copy's target.
@@ -559,6 +599,7 @@ export class Place {
         p: rep.id,
         e: rep.epoch,
         s: rep.seq,
+        from: this.myId!,
         i,
         n: chunks.length,
         kv: c.kv,
@@ -574,7 +615,9 @@ export class Place {
       if (m.tv > this.version) this.defer(from, m, from);
       return;
     }
-    if (m.e < rep.epoch || !Array.isArray(m.kv) || !Array.isArray(m.rs)) return;
+    const a = this.table!.data.partitions[m.p];
+    if (a.primary !== m.from || a.target !== this.myId || m.e < rep.epoch) return;
+    if (!Array.isArray(m.kv) || !Array.isArray(m.rs)) return;
     if (m.i === 0) rep.beginCopy();
     if (!rep.copying) return;
     rep.applySnapshotChunk(m.kv, m.rs);
@@ -639,7 +682,11 @@ export class Place {
 
   private handleHeartbeat(from: unknown, m: Heartbeat): void {
     const table = this.table;
-    if (table === null || this.myId === null || typeof m.id !== 'number') return;
+    if (table === null || this.myId === null || typeof m.id !== 'number' || this.verifying) return;
+    // Judge by what this place has decided, committed or not: a sender already declared dead gets no lease.
+    const decided = this.draft ?? table.data;
+    if (decided.members.find((x) => x.id === m.id)?.state === 'dead' && table.member(m.id)?.state !== 'dead')
+      return;
     const sender = table.member(m.id);
     if (sender?.state === 'dead' || m.term < table.data.term) {
       // A place declared dead, or one that missed a leader change: it must see the table to act on it.
@@ -677,6 +724,7 @@ export class Place {
   private leaderHeard(): void {
     this.lastLeaderContact = this.clock.now();
     this.suspectLeaderSince = null;
+    this.peersAgreeing.clear();
   }
 
   /**
@@ -687,20 +735,24 @@ export class Place {
     const table = this.table!;
     const silentMs = now - this.lastLeaderContact;
     if (silentMs <= this.config.failureTimeoutMs) return;
-    const deputy = table.deputy;
-    if (deputy?.id === this.myId) {
-      this.takeOver(table.leader!.id);
-      return;
-    }
     if (this.suspectLeaderSince === null) {
       this.suspectLeaderSince = now;
-      this.deputyAnsweredAt = Number.NEGATIVE_INFINITY;
+      this.peersAgreeing.clear();
+    }
+    const leader = table.leader!;
+    const others = this.otherLiveMembers().filter((m) => m.id !== leader.id);
+    // Ask everyone: a member with a newer table shows this place what it missed (maybe its own death).
+    if (now - this.lastTableFetchAt >= this.config.tableRetryMs) this.askEveryone();
+    const deputy = table.deputy;
+    if (deputy?.id === this.myId) {
+      // Take over only once another member confirmed this view, unless there is nobody else to ask.
+      if (others.length === 0 || this.peersAgreeing.size > 0) this.takeOver(leader.id);
+      return;
     }
     if (deputy === undefined) return;
-    if (now - this.lastTableFetchAt >= this.config.tableRetryMs) this.fetchTable(deputy.address);
-    const heardSince = Math.max(this.suspectLeaderSince, this.deputyAnsweredAt);
-    if (now - heardSince > this.config.failureTimeoutMs * 2) {
-      this.becomeInvalid(`leader ${table.leader!.id} and deputy ${deputy.id} were lost together`);
+    if (this.peersAgreeing.has(deputy.id)) return;
+    if (now - this.suspectLeaderSince > this.config.failureTimeoutMs * 2) {
+      this.becomeInvalid(`leader ${leader.id} and deputy ${deputy.id} were lost together`);
     }
   }
 
@@ -756,8 +808,14 @@ export class Place {
     }
     this.done.length = 0;
     for (const m of this.table?.data.members ?? []) {
-      if (m.id !== this.myId && m.state !== 'dead')
-        this.out.sendTo(m.address, { t: 'invalid', tv: this.version, reason });
+      if (m.id !== this.myId && m.state !== 'dead') {
+        this.out.sendTo(m.address, {
+          t: 'invalid',
+          tv: this.version,
+          term: this.table?.data.term ?? 0,
+          reason,
+        });
+      }
     }
   }
 
@@ -862,10 +920,16 @@ export class Place {
   private handleTablePush(from: unknown, msg: Message): void {
     if (!isTableData(msg.table)) return;
     const mine = this.table?.data;
-    if (mine !== undefined && msg.table.term < mine.term) {
-      // A deposed leader: show it the newer table instead of acknowledging.
-      this.out.reply(from, { t: 'tableUpdate', tv: this.version, table: mine });
-      return;
+    if (mine !== undefined) {
+      const sameTerm = msg.table.term === mine.term;
+      const otherLeader = leaderOf(msg.table)?.id !== leaderOf(mine)?.id;
+      const stale =
+        msg.table.term < mine.term || (sameTerm && (otherLeader || msg.table.version < mine.version));
+      if (stale) {
+        // A deposed or forked leader: show it the newer table instead of acknowledging.
+        this.out.reply(from, { t: 'tableUpdate', tv: this.version, table: mine });
+        return;
+      }
     }
     this.adoptTable(msg.table);
     this.leaderHeard();

@@ -91,6 +91,8 @@ export interface ReplicateAck {
   e: number;
   /** Highest sequence number applied in order. */
   s: number;
+  /** The acknowledging place. */
+  id: number;
 }
 
 export interface ReplicateReject {
@@ -175,6 +177,8 @@ export interface SnapshotChunk {
   e: number;
   /** The sequence number the snapshot is complete at. */
   s: number;
+  /** The sending primary's id. */
+  from: number;
   /** Chunk index and count. */
   i: number;
   n: number;
@@ -197,6 +201,7 @@ export interface CopyComplete {
 export interface InvalidNotice {
   t: 'invalid';
   tv: number;
+  term: number;
   reason: string;
 }
 
