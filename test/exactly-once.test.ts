@@ -66,7 +66,7 @@ describe('exactly-once retries', () => {
     expect(await sim.settle(b.get('k'))).toBe('from-b');
   });
 
-  it('the backup remembers results too, so they survive a change of primary', async () => {
+  it('the backup remembers results too, so a promoted backup can answer retries', async () => {
     const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
     await sim.start(2);
     const c = sim.client();

@@ -18,7 +18,7 @@ describe('catastrophic failures on real processes', () => {
     const s = await cluster.status();
     const killedAt = Date.now();
     for (const id of [1, 2]) process.kill(s.places.find((p) => p.id === id)!.pid, 'SIGKILL');
-    let res = await runCli(['get', 'k', '--seeds', seeds, '--timeout-ms', '3000']);
+    let res = { code: null as number | null, stdout: '', stderr: '' };
     await waitUntil(
       async () => {
         res = await runCli(['get', 'k', '--seeds', seeds, '--timeout-ms', '3000']);

@@ -36,8 +36,8 @@ const MAX_OPS = 200_000_000;
 
 /**
  * Runs `clients` request loops against one pipelining client: warmup, then `seconds` of measured
- * requests, each latency recorded in an HDR histogram. mixed is 80% get, 20% put; cas swaps keys
- * owned by each loop, so every cas succeeds.
+ * requests, each latency recorded in an HDR histogram. mixed is 80% get, 20% put; cas loops swap the
+ * value they last set (loops may share keys, so some swaps fail; they count as operations too).
  */
 export async function runBench(client: StoreClient, o: BenchOptions): Promise<BenchResult> {
   const value = 'x'.repeat(o.valueBytes);

@@ -75,10 +75,9 @@ export async function runCheckCommand(flags: CheckFlags): Promise<void> {
     `check: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults} faults, linearizable: ${s.linearizable}, ` +
       `lost writes: ${s.lostWrites}, max unavailable ${s.maxUnavailableMs} ms; report ${s.report}`,
   );
-  const { report: _report, ...contract } = s;
   process.stdout.write(
     (flags.json === true
-      ? JSON.stringify({ ...contract, report: s.report })
+      ? JSON.stringify(s)
       : `linearizable: ${s.linearizable}, lost writes: ${s.lostWrites}`) + '\n',
   );
   if (s.linearizable !== true || s.lostWrites > 0 || run.faultErrors.length > 0) process.exitCode = EXIT.no;

@@ -1,5 +1,5 @@
 import { connect } from '../client/connect.js';
-import { PlacestoreError, RequestError, StoreInvalidError, UnavailableError } from '../client/errors.js';
+import { PlacestoreError, StoreInvalidError, UnavailableError } from '../client/errors.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import type { ClusterStatus } from '../protocol/messages.js';
 import { CliError, EXIT } from './options.js';
@@ -14,7 +14,6 @@ export interface ClientFlags {
 export function toCliError(err: unknown): unknown {
   if (err instanceof StoreInvalidError) return new CliError(EXIT.invalid, err.message);
   if (err instanceof UnavailableError) return new CliError(EXIT.unavailable, err.message);
-  if (err instanceof RequestError) return new CliError(EXIT.usage, err.message);
   if (err instanceof PlacestoreError) return new CliError(EXIT.usage, err.message);
   return err;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { type BenchOp, runBench } from '../bench/Bench.js';
+import { FAULT_KINDS } from '../check/Nemesis.js';
 import { LocalCluster } from '../cluster/LocalCluster.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { DEFAULT_TUNING } from '../protocol/Place.js';
@@ -92,7 +93,7 @@ function buildProgram(): Command {
     .option(
       '--max-value-bytes <n>',
       'largest value accepted',
-      intOption(1, 512 * 1024 * 1024),
+      intOption(1, 8 * 1024 * 1024),
       DEFAULT_LIMITS.maxValueBytes,
     )
     .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
@@ -208,12 +209,10 @@ function buildProgram(): Command {
     .option('--spares <n>', 'spare places (killed places are respawned as spares)', intOption(0, 16), 1)
     .option('--clients <n>', 'concurrent clients', intOption(1, 256), 5)
     .option('--keys <n>', 'keys the workload uses', intOption(1, 1000), 5)
-    .option(
-      '--nemesis <list>',
-      `faults to inject, one at a time: ${'kill,pause,kill-leader,kill-deputy'}`,
-      nameListOption,
-      ['kill', 'pause'],
-    )
+    .option('--nemesis <list>', `faults to inject, one at a time: ${FAULT_KINDS.join(',')}`, nameListOption, [
+      'kill',
+      'pause',
+    ])
     .option('--interval <s>', 'seconds between one repair and the next fault', numberOption(0, 3600), 5)
     .option('--seed <n>', 'seed of the workload and fault schedule (default: random, printed)', intOption(0))
     .option('--history <file>', 'where to write the history (report.html goes next to it)')

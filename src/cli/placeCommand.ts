@@ -72,7 +72,11 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
   try {
     await node.start();
   } catch (err) {
-    throw new CliError(EXIT.unavailable, `cannot listen on ${flags.listen}: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    throw new CliError(
+      EXIT.unavailable,
+      message.includes(flags.listen) ? message : `cannot listen on ${flags.listen}: ${message}`,
+    );
   }
   log.info(
     { join: config.seeds, spare: config.spare, zone: config.zone, processors: [...processors.keys()] },

@@ -147,8 +147,11 @@ export class StoreClient {
     if (this.closed) return;
     this.closed = true;
     this.stopSweep();
-    const err = new UnavailableError('the client was closed', true);
-    for (const p of this.pending.values()) p.reject(err);
+    for (const p of this.pending.values()) {
+      const unknown = p.sent ? '; it may or may not have taken effect' : '';
+      p.reject(new UnavailableError(`the client was closed${unknown}`, p.sent));
+    }
+    const err = new UnavailableError('the client was closed', false);
     this.pending.clear();
     for (const p of this.waitingForTable) p.reject(err);
     this.waitingForTable = [];
@@ -160,7 +163,10 @@ export class StoreClient {
   private encode(value: unknown, what: string): Uint8Array {
     const bytes = packr.pack(value);
     if (bytes.length > DEFAULT_MAX_FRAME_BYTES - 4096) {
-      throw new RequestError('too_large', `${what} of ${bytes.length} bytes is larger than a frame may be`);
+      throw new RequestError(
+        'too_large',
+        `${what} of ${bytes.length} bytes is larger than a frame may be (${DEFAULT_MAX_FRAME_BYTES - 4096} bytes)`,
+      );
     }
     return bytes;
   }
@@ -223,7 +229,13 @@ export class StoreClient {
     p.attemptDeadline = this.options.scheduler.now() + this.attemptTimeoutMs;
     p.target = p.kind === 'op' ? null : target;
     if (p.kind === 'op' && WRITES.has((p.msg as OpRequest).o)) p.sent = true;
-    link.send(p.msg as unknown as WireMessage);
+    try {
+      link.send(p.msg as unknown as WireMessage);
+    } catch (err) {
+      // Too large for a frame: refused before anything was sent.
+      this.pending.delete(p.msg.id);
+      p.reject(new RequestError('too_large', (err as Error).message));
+    }
   }
 
   private retryLater(p: Pending, refreshTable: boolean): void {

@@ -25,6 +25,18 @@ export interface RememberedResult {
 
 export type ReplicaRole = 'primary' | 'backup' | 'none';
 
+/**
+ * How a primary's write is made durable: 'sync' waits for the backup's ack; 'async' is answered at once
+ * but still streamed (to a copy's target, while it catches up); 'alone' has no other copy to send to.
+ */
+export type WriteMode = 'sync' | 'async' | 'alone';
+
+/** One piece of a whole-partition snapshot: keys and values, then remembered results, flattened. */
+export interface SnapshotPiece {
+  kv: (string | Uint8Array)[];
+  rs: (string | Outcome)[];
+}
+
 /** What the backup did with a replicated entry. */
 export type BackupVerdict = 'applied' | 'buffered' | 'duplicate' | 'stale-epoch' | 'overflow';
 
@@ -49,8 +61,14 @@ export class PartitionReplica {
   /** Primary: the place a whole-partition copy goes to, and the sequence number the snapshot holds. */
   copyTarget: number | null = null;
   copySeq = 0;
-  /** Primary: the copy's target has acknowledged the whole snapshot. */
+  /** Primary: the snapshot pieces still to send (one at a time, each after the previous is acknowledged). */
+  copyPieces: SnapshotPiece[] = [];
+  /**
+   * Primary: once the target acknowledged the whole snapshot, writes wait for it (they were answered
+   * at once before); the copy is complete when it has acknowledged everything up to copySyncSeq.
+   */
   copyInSync = false;
+  copySyncSeq = 0;
   /** Target of a copy: true until the whole snapshot has arrived; replication is buffered meanwhile. */
   copying = false;
 
@@ -96,15 +114,28 @@ export class PartitionReplica {
     dedupe: string,
     outcome: Outcome,
     waiter: Waiter,
-    hasBackup: boolean,
+    mode: WriteMode,
     tv: number,
   ): ReplicateEntry | null {
     this.seq++;
     this.apply(key, value);
-    if (!hasBackup) {
-      this.ackedSeq = this.seq;
+    if (mode !== 'sync') {
       this.remember(dedupe, { outcome, pending: null });
-      return null;
+      if (mode === 'alone') {
+        this.ackedSeq = this.seq;
+        return null;
+      }
+      return {
+        t: 'repl',
+        tv,
+        p: this.id,
+        e: this.epoch,
+        s: this.seq,
+        k: key,
+        v: value,
+        d: dedupe,
+        out: outcome,
+      };
     }
     const write: PendingWrite = { seq: this.seq, waiters: [waiter] };
     this.pending.push(write);
@@ -208,21 +239,24 @@ export class PartitionReplica {
     this.copying = true;
   }
 
-  /** Primary: the snapshot of a copy, in chunks of at most maxEntries keys, flattened as [key, value, ...]. */
-  snapshotChunks(maxEntries: number): { kv: (string | Uint8Array)[]; rs: (string | Outcome)[] }[] {
-    const chunks: { kv: (string | Uint8Array)[]; rs: (string | Outcome)[] }[] = [];
+  /** Primary: the snapshot of a copy, in pieces of at most maxBytes of keys and values each. */
+  snapshotPieces(maxBytes: number): SnapshotPiece[] {
+    const pieces: SnapshotPiece[] = [];
     let kv: (string | Uint8Array)[] = [];
+    let bytes = 0;
     for (const [k, v] of this.data) {
       kv.push(k, v);
-      if (kv.length >= maxEntries * 2) {
-        chunks.push({ kv, rs: [] });
+      bytes += k.length * 3 + v.length + 16;
+      if (bytes >= maxBytes) {
+        pieces.push({ kv, rs: [] });
         kv = [];
+        bytes = 0;
       }
     }
     const rs: (string | Outcome)[] = [];
     for (const [d, r] of this.results) rs.push(d, r.outcome);
-    chunks.push({ kv, rs });
-    return chunks;
+    pieces.push({ kv, rs });
+    return pieces;
   }
 
   /** Target of a copy: applies one snapshot chunk. */

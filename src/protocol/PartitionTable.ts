@@ -121,10 +121,6 @@ export class PartitionTable {
     return this.data.version;
   }
 
-  get partitionCount(): number {
-    return this.data.partitions.length;
-  }
-
   /** Returns the member with this id, or undefined. */
   member(id: number | null): Member | undefined {
     return id === null ? undefined : this.byId.get(id);

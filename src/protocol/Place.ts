@@ -17,7 +17,7 @@ import type {
   ReplicateReject,
   SnapshotChunk,
 } from './messages.js';
-import { PartitionReplica, type Waiter } from './PartitionReplica.js';
+import { PartitionReplica, type Waiter, type WriteMode } from './PartitionReplica.js';
 import {
   bootstrapTable,
   deputyOf,
@@ -73,8 +73,8 @@ export interface PlaceConfig {
   maxOutOfOrder: number;
   /** Messages held while this place fetches a newer table. */
   maxDeferred: number;
-  /** Keys per chunk of a whole-partition copy. */
-  snapshotChunkEntries: number;
+  /** Bytes of keys and values per piece of a whole-partition copy (each piece is one frame). */
+  snapshotPieceBytes: number;
 }
 
 /** Sensible defaults for the tuning part of PlaceConfig. */
@@ -87,7 +87,7 @@ export const DEFAULT_TUNING = {
   maxResultsPerPartition: 4096,
   maxOutOfOrder: 65_536,
   maxDeferred: 10_000,
-  snapshotChunkEntries: 4096,
+  snapshotPieceBytes: 1024 * 1024,
 } as const;
 
 interface Deferred {
@@ -302,6 +302,9 @@ export class Place {
       case 'snap':
         this.handleSnapshot(from, msg as unknown as SnapshotChunk & Message);
         return;
+      case 'snapAck':
+        this.handleSnapshotAck(msg);
+        return;
       case 'copied':
         this.handleCopied(msg as unknown as CopyComplete);
         return;
@@ -477,13 +480,6 @@ export class Place {
     else this.readLike(from, m, rep, done);
   }
 
-  /** Where a primary's updates go: its backup, or the target of the copy that will become its backup. */
-  private replicaAddress(partition: number): string | null {
-    const table = this.table!;
-    const a = table.data.partitions[partition];
-    return table.member(a.backup ?? a.target)?.address ?? null;
-  }
-
   private write(
     from: unknown,
     m: OpRequest,
@@ -492,11 +488,15 @@ export class Place {
     dedupe: string,
     outcome: Outcome,
   ): void {
-    const to = this.replicaAddress(rep.id);
+    const table = this.table!;
+    const a = table.data.partitions[rep.id];
+    // The backup, else the target of the copy that will become the backup (synchronous once it caught up).
+    const to = table.member(a.backup ?? a.target)?.address ?? null;
+    const mode: WriteMode = to === null ? 'alone' : a.backup !== null || rep.copyInSync ? 'sync' : 'async';
     const waiter: Waiter = { to: from, id: m.id, outcome };
-    const entry = rep.primaryWrite(m.k, value, dedupe, outcome, waiter, to !== null, this.version);
-    if (entry === null) this.answer(waiter);
-    else this.out.sendTo(to!, entry as unknown as Message);
+    const entry = rep.primaryWrite(m.k, value, dedupe, outcome, waiter, mode, this.version);
+    if (mode !== 'sync') this.answer(waiter);
+    if (entry !== null) this.out.sendTo(to!, entry as unknown as Message);
   }
 
   private readLike(from: unknown, m: OpRequest, rep: PartitionReplica, outcome: Outcome): void {
@@ -530,32 +530,27 @@ export class Place {
         this.defer(from, m, from);
         return;
       }
-      const reject: ReplicateReject = {
-        t: 'replReject',
-        tv: this.version,
-        p: m.p,
-        e: rep?.epoch ?? 0,
-        msg: `place ${this.myId} is not the backup of partition ${m.p}`,
-      };
-      this.out.reply(from, reject as unknown as Message);
+      this.rejectReplication(
+        from,
+        m.p,
+        rep?.epoch ?? 0,
+        `place ${this.myId} is not the backup of partition ${m.p}`,
+      );
       return;
     }
     if (m.tv > this.version) this.learnNewerTable();
     const verdict = rep.backupApply(m);
     if (verdict === 'stale-epoch') {
-      const reject: ReplicateReject = {
-        t: 'replReject',
-        tv: this.version,
-        p: m.p,
-        e: rep.epoch,
-        msg: `epoch ${m.e} of partition ${m.p} is older than ${rep.epoch}`,
-      };
-      this.out.reply(from, reject as unknown as Message);
+      this.rejectReplication(
+        from,
+        m.p,
+        rep.epoch,
+        `epoch ${m.e} of partition ${m.p} is older than ${rep.epoch}`,
+      );
       return;
     }
     if (verdict === 'overflow' || rep.copying) return;
-    this.ackTo[m.p] = from;
-    this.ackDirty.add(m.p);
+    this.scheduleAck(m.p, from);
   }
 
   private handleReplicateAck(m: ReplicateAck): void {
@@ -567,8 +562,12 @@ export class Place {
     this.answerDone();
     // While a copy runs the partition has no backup, so acks come from the copy's target.
     if (rep.copyTarget !== null && m.s >= rep.copySeq) {
-      rep.copyInSync = true;
-      this.reportCopy(rep, this.clock.now());
+      if (!rep.copyInSync) {
+        // The target holds the snapshot: from now on writes wait for it too.
+        rep.copyInSync = true;
+        rep.copySyncSeq = rep.seq;
+      }
+      if (m.s >= rep.copySyncSeq) this.reportCopy(rep, this.clock.now());
     }
   }
 
@@ -583,30 +582,47 @@ export class Place {
     if (leader && leader.id !== this.myId) this.fetchTable(leader.address);
   }
 
-  /** Primary: sends the whole partition to the copy's target; updates after it follow as replication. */
+  /**
+   * Primary: copies the whole partition to the target, one piece at a time (each sent once the previous
+   * is acknowledged); updates after the snapshot follow as replication, answered at once until the
+   * target has caught up, then only once it has them.
+   */
   private startCopy(rep: PartitionReplica, target: number): void {
-    const address = this.table!.member(target)?.address;
-    if (address === undefined) return;
+    if (this.table!.member(target) === undefined) return;
     rep.copyTarget = target;
     rep.copySeq = rep.seq;
     rep.copyInSync = false;
+    rep.copySyncSeq = 0;
+    rep.copyPieces = rep.snapshotPieces(this.config.snapshotPieceBytes);
     this.copyReportedAt[rep.id] = Number.NEGATIVE_INFINITY;
-    const chunks = rep.snapshotChunks(this.config.snapshotChunkEntries);
-    chunks.forEach((c, i) => {
-      const chunk: SnapshotChunk = {
-        t: 'snap',
-        tv: this.version,
-        p: rep.id,
-        e: rep.epoch,
-        s: rep.seq,
-        from: this.myId!,
-        i,
-        n: chunks.length,
-        kv: c.kv,
-        rs: c.rs,
-      };
-      this.out.sendTo(address, chunk as unknown as Message);
-    });
+    this.sendPiece(rep, 0);
+  }
+
+  private sendPiece(rep: PartitionReplica, i: number): void {
+    const address = this.table!.member(rep.copyTarget)?.address;
+    const piece = rep.copyPieces[i];
+    if (address === undefined || piece === undefined) return;
+    const chunk: SnapshotChunk = {
+      t: 'snap',
+      tv: this.version,
+      p: rep.id,
+      e: rep.epoch,
+      s: rep.copySeq,
+      from: this.myId!,
+      i,
+      n: rep.copyPieces.length,
+      kv: piece.kv,
+      rs: piece.rs,
+    };
+    this.out.sendTo(address, chunk as unknown as Message);
+    // Free what was sent; the last piece's ack comes as a replication ack.
+    rep.copyPieces[i] = { kv: [], rs: [] };
+  }
+
+  private handleSnapshotAck(m: Message): void {
+    const rep = this.replicas[m.p as number];
+    if (rep === undefined || rep.role !== 'primary' || rep.copyTarget !== m.id || m.e !== rep.epoch) return;
+    this.sendPiece(rep, (m.i as number) + 1);
   }
 
   private handleSnapshot(from: unknown, m: SnapshotChunk & Message): void {
@@ -623,8 +639,9 @@ export class Place {
     rep.applySnapshotChunk(m.kv, m.rs);
     if (m.i === m.n - 1) {
       rep.finishSnapshot(m.s, m.e);
-      this.ackTo[m.p] = from;
-      this.ackDirty.add(m.p);
+      this.scheduleAck(m.p, from);
+    } else {
+      this.out.reply(from, { t: 'snapAck', tv: this.version, p: m.p, e: m.e, i: m.i, id: this.myId });
     }
   }
 
@@ -641,7 +658,14 @@ export class Place {
 
   private reportCopies(now: number): void {
     for (const rep of this.replicas) {
-      if (rep.role === 'primary' && rep.copyTarget !== null && rep.copyInSync) this.reportCopy(rep, now);
+      if (
+        rep.role === 'primary' &&
+        rep.copyTarget !== null &&
+        rep.copyInSync &&
+        rep.ackedSeq >= rep.copySyncSeq
+      ) {
+        this.reportCopy(rep, now);
+      }
     }
   }
 
@@ -657,11 +681,27 @@ export class Place {
   }
 
   private redirectDone(why: string): void {
+    this.failDone('redirect', why);
+  }
+
+  /** Answers every waiter in `done` with an error. */
+  private failDone(code: ErrorCode, why: string): void {
     for (const w of this.done) {
-      const err: ErrorReply = { t: 'err', id: w.id, tv: this.version, code: 'redirect', msg: why };
+      const err: ErrorReply = { t: 'err', id: w.id, tv: this.version, code, msg: why };
       this.out.reply(w.to, err as unknown as Message);
     }
     this.done.length = 0;
+  }
+
+  private rejectReplication(to: unknown, p: number, epoch: number, why: string): void {
+    const reject: ReplicateReject = { t: 'replReject', tv: this.version, p, e: epoch, msg: why };
+    this.out.reply(to, reject as unknown as Message);
+  }
+
+  /** Acknowledges partition p's replication back over `to`, once per turn (see flush). */
+  private scheduleAck(p: number, to: unknown): void {
+    this.ackTo[p] = to;
+    this.ackDirty.add(p);
   }
 
   // ---- heartbeats, leases and failure detection ----
@@ -796,17 +836,7 @@ export class Place {
       if (rep.role !== 'primary') continue;
       rep.abandonPending(this.done);
     }
-    for (const w of this.done) {
-      const err: ErrorReply = {
-        t: 'err',
-        id: w.id,
-        tv: this.version,
-        code: 'invalid',
-        msg: `the store is invalid: ${reason}`,
-      };
-      this.out.reply(w.to, err as unknown as Message);
-    }
-    this.done.length = 0;
+    this.failDone('invalid', `the store is invalid: ${reason}`);
     for (const m of this.table?.data.members ?? []) {
       if (m.id !== this.myId && m.state !== 'dead') {
         this.out.sendTo(m.address, {

@@ -17,7 +17,8 @@ export function validateOp(
   if (!OP_CODES.has(m.o)) return ['unknown_command', `unknown operation '${String(m.o)}'`];
   if (typeof m.k !== 'string') return ['bad_request', 'key must be a string'];
   const { maxKeyBytes, maxValueBytes } = limits;
-  if (m.k.length > maxKeyBytes || Buffer.byteLength(m.k) > maxKeyBytes) {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short keys need no counting.
+  if (m.k.length * 3 > maxKeyBytes && Buffer.byteLength(m.k) > maxKeyBytes) {
     return ['too_large', `key of ${Buffer.byteLength(m.k)} bytes exceeds the limit of ${maxKeyBytes} bytes`];
   }
   if (m.o === 'put' && !(m.v instanceof Uint8Array)) return ['bad_request', 'put needs a value (v) as bytes'];

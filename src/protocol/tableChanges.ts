@@ -49,12 +49,6 @@ export function markDead(t: TableData, dead: readonly number[]): TableData {
   return next;
 }
 
-/** Marks the table invalid with a reason (the first reason wins). */
-export function invalidate(t: TableData, reason: string): TableData {
-  if (!t.valid) return t;
-  return { ...nextVersion(t), valid: false, invalidReason: reason };
-}
-
 /** Starts a new leadership term: the deputy taking over bumps it so the old leader's tables lose. */
 export function newTerm(t: TableData): TableData {
   return { ...nextVersion(t), term: t.term + 1 };

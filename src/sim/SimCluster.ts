@@ -143,7 +143,7 @@ export class SimCluster {
   /** The place holding key's primary, by the leader's table. */
   primaryOf(key: string): SimPlace {
     const table = new PartitionTable(this.leaderTable()!);
-    return this.places[table.data.partitions[table.partitionOf(key)].primary!];
+    return this.byId(table.data.partitions[table.partitionOf(key)].primary!);
   }
 
   /** A key (key-0, key-1, ...) whose primary is the place with this id, by the leader's table. */
@@ -159,7 +159,7 @@ export class SimCluster {
   /** The place holding key's backup, by the leader's table. */
   backupOf(key: string): SimPlace {
     const table = new PartitionTable(this.leaderTable()!);
-    return this.places[table.data.partitions[table.partitionOf(key)].backup!];
+    return this.byId(table.data.partitions[table.partitionOf(key)].backup!);
   }
 
   /** Runs the network until promise settles and returns its result (or throws its error). */

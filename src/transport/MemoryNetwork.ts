@@ -4,22 +4,6 @@ import type { Link, LinkClosedHandler, MessageHandler, Transport, WireMessage } 
 
 const packr = new Packr({ useRecords: false });
 
-interface Timer {
-  at: number;
-  seq: number;
-  every: number;
-  fn: () => void;
-  cancelled: boolean;
-  /** The endpoint whose process runs it; a paused owner's timers wait. */
-  owner: string | null;
-}
-
-interface InFlight {
-  to: MemoryTransport;
-  via: MemoryLink;
-  bytes: Buffer;
-}
-
 /** A small seeded PRNG (mulberry32), so a seed decides every delivery order. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -32,24 +16,108 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** Something due at a virtual time: a message delivery or a timer. Ordered by (at, seq). */
+interface Due {
+  at: number;
+  seq: number;
+}
+
+interface Timer extends Due {
+  every: number;
+  fn: () => void;
+  cancelled: boolean;
+  /** The endpoint whose process runs it; a paused owner's timers wait. */
+  owner: string | null;
+}
+
+interface InFlight extends Due {
+  to: MemoryTransport;
+  via: MemoryLink;
+  bytes: Buffer;
+}
+
+/** A binary min-heap on (at, seq). */
+class DueHeap<T extends Due> {
+  private readonly items: T[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  push(x: T): void {
+    const a = this.items;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(a[i], a[parent])) break;
+      [a[i], a[parent]] = [a[parent], a[i]];
+      i = parent;
+    }
+  }
+
+  pop(): T | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && before(a[l], a[m])) m = l;
+        if (r < a.length && before(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(x: Due, y: Due): boolean {
+  return x.at < y.at || (x.at === y.at && x.seq < y.seq);
+}
+
+/** How the network delays messages: each takes min..max virtual ms; order within a link is kept. */
+export interface Latency {
+  minMs: number;
+  maxMs: number;
+}
+
 /**
- * A whole network in one process with a virtual clock: messages are encoded and decoded as on the
- * wire, delivered one at a time (optionally in a seeded random order), and time only moves when
- * nothing else is left to do.
+ * A whole network in one process with a virtual clock. Messages are encoded and decoded as on the
+ * wire and delivered after a seeded delay, in order within each connection (as TCP keeps it) but in
+ * any order across connections; time only moves when nothing is due sooner.
  */
 export class MemoryNetwork {
   private readonly listeners = new Map<string, MemoryTransport>();
-  private readonly inFlight: InFlight[] = [];
+  private readonly messages = new DueHeap<InFlight>();
+  private readonly timers = new DueHeap<Timer>();
   private soonQueue: { owner: string | null; fn: () => void }[] = [];
   private readonly paused = new Set<string>();
-  private timers: Timer[] = [];
-  private timerSeq = 0;
+  /** Messages that reached a paused endpoint, in arrival order, delivered when it resumes. */
+  private readonly held = new Map<string, InFlight[]>();
+  /** Timers that came due while their owner was paused. */
+  private heldTimers: Timer[] = [];
+  private seq = 0;
   private time = 0;
   private readonly random: () => number;
-  /** Delivers in random order instead of FIFO (per link order is not kept either). */
+  /** Delivers in random order, ignoring even the order within a connection (tests of reordering). */
   reorder = false;
-  /** Drops every message whose sender and receiver match; tests set it to cut links. */
+  /** Drops every message for which it returns true; tests set it to cut links or hold messages. */
   drop: (from: string, to: string, msg: WireMessage) => boolean = () => false;
+  /** Called with every delivered message (tracing). */
+  onDeliver: ((from: string, to: string, msg: WireMessage) => void) | null = null;
+  latency: Latency = { minMs: 0, maxMs: 0 };
   delivered = 0;
 
   constructor(seed = 1) {
@@ -59,12 +127,16 @@ export class MemoryNetwork {
   /** The virtual clock and timers of code that is never paused (clients, tests). */
   readonly scheduler: Scheduler = this.schedulerFor(null);
 
-  /** The virtual clock and timers of the process behind endpoint owner: they stop while it is paused. */
-  schedulerFor(owner: string | null): Scheduler {
+  /**
+   * The clock and timers of the process behind endpoint owner: they stop while it is paused. With a
+   * drift, its clock runs that much fast (positive) or slow (negative), and so do its timers.
+   */
+  schedulerFor(owner: string | null, drift = 0): Scheduler {
+    const rate = 1 + drift;
     return {
-      now: () => this.time,
-      every: (ms, fn) => this.addTimer(ms, ms, fn, owner),
-      after: (ms, fn) => this.addTimer(ms, 0, fn, owner),
+      now: () => this.time * rate,
+      every: (ms, fn) => this.addTimer(ms / rate, ms / rate, fn, owner),
+      after: (ms, fn) => this.addTimer(ms / rate, 0, fn, owner),
       soon: (fn) => {
         this.soonQueue.push({ owner, fn });
       },
@@ -76,9 +148,22 @@ export class MemoryNetwork {
     this.paused.add(name);
   }
 
-  /** Simulates SIGCONT: held messages are delivered and due timers fire (once each). */
+  /** Simulates SIGCONT: held messages are delivered in order and due timers fire (once each). */
   resume(name: string): void {
     this.paused.delete(name);
+    const held = this.held.get(name);
+    this.held.delete(name);
+    for (const m of held ?? []) {
+      m.at = this.time;
+      m.seq = this.seq++;
+      this.messages.push(m);
+    }
+    this.releaseTimers();
+  }
+
+  /** True while the endpoint is paused. */
+  isPaused(name: string): boolean {
+    return this.paused.has(name);
   }
 
   /** Returns a new endpoint named name (its address once it listens). */
@@ -98,8 +183,8 @@ export class MemoryNetwork {
   }
 
   /** @internal */
-  unregister(address: string): void {
-    this.listeners.delete(address);
+  unregister(address: string, t: MemoryTransport): void {
+    if (this.listeners.get(address) === t) this.listeners.delete(address);
   }
 
   /** @internal */
@@ -110,52 +195,95 @@ export class MemoryNetwork {
   /** @internal */
   enqueue(to: MemoryTransport, via: MemoryLink, msg: WireMessage): void {
     if (this.drop(via.peer.owner.name, to.name, msg)) return;
-    this.inFlight.push({ to, via, bytes: packr.pack(msg) });
+    const { minMs, maxMs } = this.latency;
+    let at = this.time + minMs + (maxMs > minMs ? this.random() * (maxMs - minMs) : 0);
+    if (this.reorder) at = this.time + this.random();
+    else at = Math.max(at, via.lastArrival);
+    via.lastArrival = at;
+    this.messages.push({ at, seq: this.seq++, to, via, bytes: packr.pack(msg) });
   }
 
   private addTimer(ms: number, every: number, fn: () => void, owner: string | null): () => void {
-    const timer: Timer = { at: this.time + ms, seq: this.timerSeq++, every, fn, cancelled: false, owner };
+    const timer: Timer = { at: this.time + ms, seq: this.seq++, every, fn, cancelled: false, owner };
     this.timers.push(timer);
     return () => {
       timer.cancelled = true;
     };
   }
 
-  /** Runs one step: a soon-task, else one message, else the next timer. Returns false when idle forever. */
+  /** Runs one step: a soon-task, else the earliest due message or timer. Returns false when nothing is due by maxTime. */
   step(maxTime = Number.POSITIVE_INFINITY): boolean {
-    const ti = this.soonQueue.findIndex((t) => t.owner === null || !this.paused.has(t.owner));
-    if (ti >= 0) {
-      const [task] = this.soonQueue.splice(ti, 1);
-      task.fn();
+    if (this.soonQueue.length > 0) {
+      const ti =
+        this.paused.size === 0
+          ? 0
+          : this.soonQueue.findIndex((t) => t.owner === null || !this.paused.has(t.owner));
+      if (ti >= 0) {
+        const [task] = this.soonQueue.splice(ti, 1);
+        task.fn();
+        return true;
+      }
+    }
+    for (;;) {
+      const m = this.messages.peek();
+      let t = this.timers.peek();
+      while (t !== undefined && t.cancelled) {
+        this.timers.pop();
+        t = this.timers.peek();
+      }
+      const useMessage = m !== undefined && (t === undefined || before(m, t));
+      const next: Due | undefined = useMessage ? m : t;
+      if (next === undefined || next.at > maxTime) return false;
+      this.time = Math.max(this.time, next.at);
+      if (useMessage) {
+        this.messages.pop();
+        const msg = m!;
+        if (this.paused.has(msg.to.name)) {
+          const list = this.held.get(msg.to.name) ?? [];
+          list.push(msg);
+          this.held.set(msg.to.name, list);
+          continue;
+        }
+        this.delivered++;
+        if (msg.via.closed) continue;
+        const decoded = packr.unpack(msg.bytes) as WireMessage;
+        this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
+        msg.to.deliver(msg.via, decoded);
+        return true;
+      }
+      const timer = this.timers.pop()!;
+      if (timer.owner !== null && this.paused.has(timer.owner)) {
+        // Held until the owner resumes: it fires once then, as a stopped process's timers do.
+        this.heldTimers.push(timer);
+        continue;
+      }
+      if (timer.every > 0) {
+        timer.at += timer.every;
+        if (timer.at <= this.time) timer.at = this.time + timer.every;
+        timer.seq = this.seq++;
+        this.timers.push(timer);
+      } else {
+        timer.cancelled = true;
+      }
+      timer.fn();
       return true;
     }
-    const deliverable =
-      this.paused.size === 0
-        ? this.inFlight.length
-        : this.inFlight.filter((m) => !this.paused.has(m.to.name)).length;
-    if (deliverable > 0) {
-      let i = this.reorder ? Math.floor(this.random() * this.inFlight.length) : 0;
-      while (this.paused.has(this.inFlight[i].to.name)) i = (i + 1) % this.inFlight.length;
-      const [m] = this.inFlight.splice(i, 1);
-      this.delivered++;
-      if (!m.via.closed) m.to.deliver(m.via, packr.unpack(m.bytes) as WireMessage);
-      return true;
+  }
+
+  /** Re-arms timers held while their owner was paused. */
+  private releaseTimers(): void {
+    const keep: Timer[] = [];
+    for (const t of this.heldTimers) {
+      if (t.cancelled) continue;
+      if (t.owner !== null && this.paused.has(t.owner)) {
+        keep.push(t);
+        continue;
+      }
+      t.at = this.time;
+      t.seq = this.seq++;
+      this.timers.push(t);
     }
-    this.timers = this.timers.filter((t) => !t.cancelled);
-    let next: Timer | undefined;
-    for (const t of this.timers) {
-      if (t.owner !== null && this.paused.has(t.owner)) continue;
-      if (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq)) next = t;
-    }
-    if (next === undefined || next.at > maxTime) return false;
-    this.time = Math.max(this.time, next.at);
-    // A timer that was held by a pause fires once, then keeps its period from now.
-    if (next.every > 0) {
-      next.at += next.every;
-      if (next.at <= this.time) next.at = this.time + next.every;
-    } else next.cancelled = true;
-    next.fn();
-    return true;
+    this.heldTimers = keep;
   }
 
   /** Runs until cond() holds, yielding to promise callbacks between steps; throws past maxVirtualMs. */
@@ -177,7 +305,7 @@ export class MemoryNetwork {
   /** Runs for ms virtual milliseconds. */
   async runFor(ms: number): Promise<void> {
     const until = this.time + ms;
-    await this.runUntil(() => this.time >= until && this.inFlight.length === 0, ms + 1);
+    await this.runUntil(() => this.time >= until, ms + 1);
   }
 }
 
@@ -185,6 +313,8 @@ export class MemoryNetwork {
 export class MemoryLink implements Link {
   peer!: MemoryLink;
   closed = false;
+  /** Virtual time the last message sent over this link arrives; later ones arrive no earlier. */
+  lastArrival = 0;
 
   constructor(
     readonly owner: MemoryTransport,
@@ -234,21 +364,14 @@ export class MemoryTransport implements Transport {
     if (existing !== undefined && !existing.closed) return existing;
     const mine = new MemoryLink(this, this.net, address);
     const target = this.net.listenerAt(address);
-    if (target === undefined || target.dead || this.dead) {
-      const theirs = new MemoryLink(this, this.net, this.name);
-      mine.peer = theirs;
-      theirs.peer = mine;
-      this.links.add(mine);
-      this.outgoing.set(address, mine);
-      this.net.scheduler.soon(() => mine.close());
-      return mine;
-    }
-    const theirs = new MemoryLink(target, this.net, this.name);
+    const reachable = target !== undefined && !target.dead && !this.dead;
+    const theirs = new MemoryLink(reachable ? target : this, this.net, this.name);
     mine.peer = theirs;
     theirs.peer = mine;
     this.links.add(mine);
-    target.links.add(theirs);
     this.outgoing.set(address, mine);
+    if (reachable) target.links.add(theirs);
+    else this.net.scheduler.soon(() => mine.close());
     return mine;
   }
 
@@ -280,7 +403,7 @@ export class MemoryTransport implements Transport {
   /** Closes every link and stops listening. */
   async close(): Promise<void> {
     for (const l of [...this.links]) l.close();
-    if (this.address !== null) this.net.unregister(this.address);
+    if (this.address !== null) this.net.unregister(this.address, this);
   }
 
   /** Simulates SIGKILL: the endpoint goes silent and its connections break. */
