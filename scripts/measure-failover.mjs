@@ -37,6 +37,16 @@ async function once(run) {
     }
     const killedAt = performance.now();
     process.kill(victim.pid, 'SIGKILL');
+    const repaired = (async () => {
+      for (let i = 0; i < 2400; i++) {
+        const s = await cluster.status().catch(() => null);
+        if (s !== null && isRepaired(s) && s.places.find((p) => p.id === 2)?.state === 'dead') {
+          return performance.now() - killedAt;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return Number.NaN;
+    })();
     const firstOk = await Promise.all(
       [...probes.values()].map(async (key) => {
         for (let attempt = 0; attempt < 1000; attempt++) {
@@ -50,15 +60,7 @@ async function once(run) {
         return Number.NaN;
       }),
     );
-    let repairedMs = Number.NaN;
-    for (let i = 0; i < 1200; i++) {
-      const s = await cluster.status().catch(() => null);
-      if (s !== null && isRepaired(s) && s.places.find((p) => p.id === 2)?.state === 'dead') {
-        repairedMs = performance.now() - killedAt;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const repairedMs = await repaired;
     const result = {
       run,
       keys,

@@ -243,7 +243,7 @@ export class StoreClient {
     p.attemptDeadline = Number.POSITIVE_INFINITY;
     p.attempt++;
     if (refreshTable) this.fetchTable(true);
-    const delay = Math.min(5 * 2 ** Math.min(p.attempt, 7), 250);
+    const delay = Math.min(5 * 2 ** Math.min(p.attempt, 5), 100);
     this.options.scheduler.after(delay, () => this.dispatch(p));
   }
 
