@@ -2,6 +2,8 @@ import type { StoreClient } from '../client/StoreClient.js';
 import { seededRandom } from '../transport/MemoryNetwork.js';
 import type { Fn, HistoryRecorder } from './history.js';
 
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** What the register workload does. */
 export interface WorkloadOptions {
   /** Concurrent logical clients, each with its own connection. */
@@ -14,6 +16,8 @@ export interface WorkloadOptions {
   maxOpsPerClient: number;
   /** Operations per second across all clients (each client paces itself to its share). */
   ratePerSecond: number;
+  /** Waits ms milliseconds (real timers by default; the simulator's virtual ones). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** Counts of what the workload saw. */
@@ -64,7 +68,7 @@ export class Workload {
     let nextStart = this.recorder.now() + random() * gapNs;
     for (let n = 0; n < this.options.maxOpsPerClient; n++) {
       const wait = (nextStart - this.recorder.now()) / 1e6;
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) await (this.options.sleep ?? realSleep)(wait);
       nextStart = Math.max(nextStart + gapNs, this.recorder.now());
       if (this.stopped || this.recorder.now() >= this.options.untilNs) return;
       const key = keys[Math.floor(random() * keys.length)];

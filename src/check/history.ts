@@ -120,16 +120,37 @@ export function pairOperations(events: readonly HistoryEvent[]): Operation[] {
 /** Records a history in memory, stamping events with a monotonic clock from the start. */
 export class HistoryRecorder {
   readonly events: HistoryEvent[] = [];
-  private readonly start = process.hrtime.bigint();
+  private readonly clock: () => number;
+  /** Called with every event as it is recorded (the simulator traces them). */
+  onRecord: ((e: HistoryEvent) => void) | null = null;
+
+  /** With no clock, times come from process.hrtime from now on; the simulator gives its virtual one (ns). */
+  constructor(clock?: () => number) {
+    if (clock !== undefined) {
+      this.clock = clock;
+    } else {
+      const start = process.hrtime.bigint();
+      this.clock = () => Number(process.hrtime.bigint() - start);
+    }
+  }
 
   /** Nanoseconds since the recorder was made. */
   now(): number {
-    return Number(process.hrtime.bigint() - this.start);
+    return this.clock();
   }
 
   /** Appends one event. */
   record(process: number, type: HistoryEvent['type'], f: Fn, key: string, value: unknown): void {
-    this.events.push({ process, type, f, key, value: value === undefined ? null : value, time: this.now() });
+    const e: HistoryEvent = {
+      process,
+      type,
+      f,
+      key,
+      value: value === undefined ? null : value,
+      time: this.now(),
+    };
+    this.events.push(e);
+    this.onRecord?.(e);
   }
 
   /** The history as JSON Lines, ending with the final read. */

@@ -269,14 +269,36 @@ export function findLostWrites(
   const mutations = operations.filter(
     (o) => (o.f === 'write' || o.f === 'delete' || o.f === 'cas') && (o.type === 'ok' || o.type === 'info'),
   );
+  // Per key, the completion positions of its mutations, sorted, to count those ending after a point.
+  const ends = new Map<string, number[]>();
+  for (const o of mutations) {
+    const list = ends.get(o.key);
+    if (list === undefined) ends.set(o.key, [o.completeIndex]);
+    else list.push(o.completeIndex);
+  }
+  for (const list of ends.values()) list.sort((a, b) => a - b);
   for (const w of mutations) {
     if (w.type !== 'ok' || w.f === 'delete') continue;
     const written = w.f === 'write' ? w.input : (w.input as [unknown, unknown])[1];
     const finalValue = final[w.key] ?? null;
     if (JSON.stringify(finalValue) === JSON.stringify(written ?? null)) continue;
-    // Another mutation of the key that was not over before this one began may have replaced it.
-    const replaced = mutations.some((o) => o !== w && o.key === w.key && o.completeIndex > w.invokeIndex);
-    if (!replaced) lost.push({ key: w.key, op: w, finalValue });
+    // Another mutation of the key that was not over before this one began may have replaced it
+    // (w itself ends after it began, so more than one must).
+    const list = ends.get(w.key)!;
+    const endingAfter = list.length - upperBound(list, w.invokeIndex);
+    if (endingAfter <= 1) lost.push({ key: w.key, op: w, finalValue });
   }
   return lost;
+}
+
+/** Index of the first element greater than x in a sorted array. */
+function upperBound(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

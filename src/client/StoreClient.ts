@@ -52,6 +52,7 @@ export class StoreClient {
   private tableWaiters: { resolve: () => void; reject: (e: Error) => void; deadline: number }[] = [];
   private tableFetchAt = Number.NEGATIVE_INFINITY;
   private tableFetchIndex = 0;
+  private candidateIndex = 0;
   private nextId = 1;
   private closed = false;
   private readonly stopSweep: () => void;
@@ -346,12 +347,10 @@ export class StoreClient {
     for (const m of this.table?.data.members ?? []) {
       if (m.state !== 'dead' && !candidates.includes(m.address)) candidates.push(m.address);
     }
+    // Every other request goes to the leader; the others walk through every candidate in turn.
     const leader = this.table?.leader?.address;
-    const address =
-      leader !== undefined && this.tableFetchIndex % 2 === 0
-        ? leader
-        : candidates[this.tableFetchIndex % candidates.length];
-    this.tableFetchIndex++;
+    const askLeader = leader !== undefined && this.tableFetchIndex++ % 2 === 0;
+    const address = askLeader ? leader : candidates[this.candidateIndex++ % candidates.length];
     this.options.transport.linkTo(address).send({ t: 'tableGet', tv: this.tableVersion });
   }
 

@@ -1,3 +1,4 @@
+import { invariant } from './invariant.js';
 import type { Outcome, ReplicateEntry } from './messages.js';
 
 /** Whoever is waiting for a write to be replicated: the place turns it into a reply. */
@@ -293,6 +294,10 @@ export class PartitionReplica {
   }
 
   private applyEntry(entry: ReplicateEntry): void {
+    invariant(
+      entry.s === this.seq + 1,
+      () => `partition ${this.id} applied entry ${entry.s} after ${this.seq}`,
+    );
     this.seq = entry.s;
     this.apply(entry.k, entry.v);
     if (entry.d !== undefined && entry.out !== undefined)

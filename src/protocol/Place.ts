@@ -177,6 +177,11 @@ export class Place {
     return this.table?.data ?? null;
   }
 
+  /** True while this place may answer as a primary: it holds a lease and is not re-checking its view. */
+  get hasLease(): boolean {
+    return !this.verifying && this.clock.now() < this.leaseUntil;
+  }
+
   /** Why the store is invalid, as this place knows it, or null. */
   get invalid(): string | null {
     return (
@@ -409,7 +414,7 @@ export class Place {
       this.out.reply(from, err as unknown as Message);
       return;
     }
-    if (this.clock.now() >= this.leaseUntil) {
+    if (!this.hasLease) {
       // Cut off from the leader, this place may already have been replaced: it must not answer.
       this.replyError(from, m, 'unavailable', `place ${this.myId} holds no lease from the leader right now`);
       return;

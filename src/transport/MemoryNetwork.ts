@@ -33,7 +33,9 @@ interface Timer extends Due {
 interface InFlight extends Due {
   to: MemoryTransport;
   via: MemoryLink;
-  bytes: Buffer;
+  /** The encoded message (wire mode), or the message itself (shared mode). */
+  bytes: Buffer | null;
+  msg: WireMessage | null;
 }
 
 /** A binary min-heap on (at, seq). */
@@ -118,6 +120,12 @@ export class MemoryNetwork {
   /** Called with every delivered message (tracing). */
   onDeliver: ((from: string, to: string, msg: WireMessage) => void) | null = null;
   latency: Latency = { minMs: 0, maxMs: 0 };
+  /**
+   * wire: every message is encoded and decoded as on TCP (catches what does not survive the wire).
+   * shared: the receiver gets a shallow copy of the sender's object, which is faster; protocol code
+   * never mutates what it received.
+   */
+  copy: 'wire' | 'shared' = 'wire';
   delivered = 0;
 
   constructor(seed = 1) {
@@ -200,7 +208,16 @@ export class MemoryNetwork {
     if (this.reorder) at = this.time + this.random();
     else at = Math.max(at, via.lastArrival);
     via.lastArrival = at;
-    this.messages.push({ at, seq: this.seq++, to, via, bytes: packr.pack(msg) });
+    const wire = this.copy === 'wire';
+    // A shallow copy in shared mode: senders may reuse a request object (a retry updates its tv).
+    this.messages.push({
+      at,
+      seq: this.seq++,
+      to,
+      via,
+      bytes: wire ? packr.pack(msg) : null,
+      msg: wire ? null : { ...msg },
+    });
   }
 
   private addTimer(ms: number, every: number, fn: () => void, owner: string | null): () => void {
@@ -246,7 +263,7 @@ export class MemoryNetwork {
         }
         this.delivered++;
         if (msg.via.closed) continue;
-        const decoded = packr.unpack(msg.bytes) as WireMessage;
+        const decoded = msg.msg ?? (packr.unpack(msg.bytes!) as WireMessage);
         this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
         msg.to.deliver(msg.via, decoded);
         return true;

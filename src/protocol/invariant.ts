@@ -1,0 +1,9 @@
+/** A protocol invariant was broken: a bug, never bad input. */
+export class InvariantError extends Error {
+  override name = 'InvariantError';
+}
+
+/** Throws an InvariantError with message unless cond holds. */
+export function invariant(cond: boolean, message: () => string): asserts cond {
+  if (!cond) throw new InvariantError(message());
+}

@@ -1,0 +1,553 @@
+import { type HistoryEvent, HistoryRecorder, pairOperations } from '../check/history.js';
+import { checkHistory, findLostWrites } from '../check/linearizability.js';
+import { Workload } from '../check/Workload.js';
+import { StoreClient } from '../client/StoreClient.js';
+import { DEFAULT_LIMITS } from '../protocol/limits.js';
+import { PartitionReplica } from '../protocol/PartitionReplica.js';
+import { leaderOf, type TableData } from '../protocol/PartitionTable.js';
+import { DEFAULT_TUNING, type Place, type PlaceConfig } from '../protocol/Place.js';
+import { processorRegistry } from '../protocol/processors.js';
+import { PlaceNode } from '../runtime/PlaceNode.js';
+import { MemoryNetwork, type MemoryTransport, seededRandom } from '../transport/MemoryNetwork.js';
+import type { WireMessage } from '../transport/Transport.js';
+
+/** Known defects the simulator can wire into its places, to show that it catches them. */
+export const DEFECTS = ['stale-epoch', 'lease-ignored', 'no-deputy-ack', 'copy-skips-updates'] as const;
+export type Defect = (typeof DEFECTS)[number];
+
+/** One simulated run. */
+export interface SimConfig {
+  seed: number;
+  /** Active places at the start (a spare more is started too). */
+  places: number;
+  clients: number;
+  keys: number;
+  /** Simulated seconds of workload. */
+  seconds: number;
+  /** Upper bound on simulation steps (message deliveries and timer firings). */
+  maxSteps: number;
+  /** normal: one failure at a time, the next after repair. catastrophe: failures may overlap. */
+  mode: 'normal' | 'catastrophe';
+  /** Operations per simulated second, across all clients. */
+  rate: number;
+  /** How messages travel: encoded as on the wire, or shared (faster). */
+  copy: 'wire' | 'shared';
+  /** Keys written before the workload, so copies of partitions take several pieces. */
+  prefillKeys: number;
+  /** Bytes per snapshot piece (small, so that copies overlap with writes). */
+  snapshotPieceBytes: number;
+  defect?: Defect;
+  /** Receives every trace line (deliveries, faults, operations), in order. */
+  trace?: (line: string) => void;
+}
+
+/** What one seed did. */
+export interface SimResult {
+  seed: number;
+  ok: boolean;
+  /** The first breach: an invariant, a non-linearizable history, a lost write. */
+  failure: string | null;
+  faults: number;
+  ops: number;
+  simulatedMs: number;
+  steps: number;
+  invalid: boolean;
+}
+
+export const DEFAULT_SIM: Omit<SimConfig, 'seed'> = {
+  places: 5,
+  clients: 4,
+  keys: 4,
+  seconds: 30,
+  maxSteps: 2_000_000,
+  mode: 'normal',
+  rate: 100,
+  copy: 'shared',
+  prefillKeys: 1000,
+  snapshotPieceBytes: 128,
+};
+
+const TIMEOUT_MS = DEFAULT_TUNING.failureTimeoutMs;
+
+interface SimPlace {
+  node: PlaceNode;
+  transport: MemoryTransport;
+  address: string;
+  crashed: boolean;
+}
+
+/**
+ * A whole cluster in one process, driven by one seed: message delays (order kept within a
+ * connection), crashes, pauses past the failure timeout, spares joining, dead places replaced, clock
+ * drift. Invariants are checked as it runs; at the end the client history must be linearizable with no
+ * acknowledged write lost, unless the store declared itself invalid (the only excuse, and only in
+ * catastrophe mode).
+ */
+export class Simulator {
+  readonly net: MemoryNetwork;
+  private readonly random: () => number;
+  private readonly places: SimPlace[] = [];
+  private readonly recorder: HistoryRecorder;
+  private failure: string | null = null;
+  private faults = 0;
+  private nextAddress = 0;
+  private steps = 0;
+  /** (partition:epoch) -> the place seen acting as its primary. */
+  private readonly primaries = new Map<string, number>();
+  /** The last leader table whose deputy agreement was verified in full. */
+  private comparedTable: TableData | null = null;
+  /** Invariants are checked every few steps while the workload runs. */
+  private checking = false;
+
+  constructor(private readonly config: SimConfig) {
+    this.net = new MemoryNetwork(config.seed);
+    this.net.latency = { minMs: 0.05, maxMs: 2 };
+    this.net.copy = config.copy;
+    this.random = seededRandom(config.seed ^ 0x9e3779b9);
+    this.recorder = new HistoryRecorder(() => Math.round(this.net.now * 1e6));
+    const trace = config.trace;
+    if (trace !== undefined) {
+      this.net.onDeliver = (from, to, msg) => trace(`${this.stamp()} ${from} -> ${to} ${describe(msg)}`);
+      this.recorder.onRecord = (e: HistoryEvent) =>
+        trace(`${this.stamp()} op p${e.process} ${e.type} ${e.f} ${e.key} ${JSON.stringify(e.value)}`);
+    }
+  }
+
+  private stamp(): string {
+    return this.net.now.toFixed(3).padStart(10);
+  }
+
+  private log(line: string): void {
+    this.config.trace?.(`${this.stamp()} ${line}`);
+  }
+
+  private fail(why: string): void {
+    if (this.failure === null) {
+      this.failure = `${why} (at ${this.net.now.toFixed(3)} ms)`;
+      this.log(`FAILURE ${why}`);
+    }
+  }
+
+  /** Starts a place; the first bootstraps. */
+  private async startPlace(spare: boolean, seeds: string[]): Promise<SimPlace> {
+    const address = `place-${this.nextAddress++}:7400`;
+    const config: PlaceConfig = {
+      ...DEFAULT_TUNING,
+      address,
+      zone: null,
+      spare,
+      pid: 10_000 + this.nextAddress,
+      seeds,
+      partitionCount: 16,
+      minPlaces: this.config.places,
+      limits: DEFAULT_LIMITS,
+      processors: processorRegistry(),
+      snapshotPieceBytes: this.config.snapshotPieceBytes,
+    };
+    const transport = this.net.transport(address);
+    // Clock drift within 1%, well inside what the leases allow (a lease is half the failure timeout).
+    const drift = (this.random() - 0.5) * 0.02;
+    const node = new PlaceNode(config, transport, this.net.schedulerFor(address, drift), (line) => {
+      if (line.includes('InvariantError'))
+        this.fail(`invariant broken at ${address}: ${line.split('\n')[0]}`);
+    });
+    this.wireDefect(node.place);
+    await node.start();
+    const p = { node, transport, address, crashed: false };
+    this.places.push(p);
+    this.log(`start ${address}${spare ? ' (spare)' : ''} drift ${(drift * 100).toFixed(2)}%`);
+    return p;
+  }
+
+  /** Wires the configured defect into one place, as the tests of the simulator do. */
+  private wireDefect(place: Place): void {
+    const target = place as unknown as Record<string, unknown>;
+    switch (this.config.defect) {
+      case 'lease-ignored':
+        Object.defineProperty(place, 'hasLease', { get: () => true });
+        return;
+      case 'no-deputy-ack': {
+        // The leader commits each table at once, as if the deputy had acknowledged it.
+        const push = target.pushDraft as () => void;
+        target.pushDraft = function (this: Record<string, unknown>) {
+          push.call(this);
+          const inFlight = this.inFlight as { table: TableData } | null;
+          if (inFlight !== null)
+            (this.handleTableAck as (m: unknown) => void).call(this, { tv: inFlight.table.version });
+        };
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private live(): SimPlace[] {
+    return this.places.filter((p) => !p.crashed);
+  }
+
+  private leaderTable(): TableData | null {
+    let best: TableData | null = null;
+    for (const p of this.live()) {
+      if (this.net.isPaused(p.address)) continue;
+      const t = p.node.place.tableData;
+      if (t === null || leaderOf(t)?.id !== p.node.place.id) continue;
+      if (best === null || t.term > best.term || (t.term === best.term && t.version > best.version)) best = t;
+    }
+    return best;
+  }
+
+  private repaired(): boolean {
+    const t = this.leaderTable();
+    if (t === null || !t.valid || !t.formed) return false;
+    const live = new Set(t.members.filter((m) => m.state !== 'dead').map((m) => m.id));
+    return t.partitions.every((a) => a.state === 'ok' && live.has(a.primary!) && live.has(a.backup!));
+  }
+
+  /** Invariants that must hold at every moment; checked every few steps as the run goes. */
+  private checkInvariants(): void {
+    const acting = new Map<number, SimPlace>();
+    for (const p of this.live()) {
+      if (this.net.isPaused(p.address)) continue;
+      const place = p.node.place;
+      const id = place.id;
+      if (id === null || !place.hasLease || place.invalid !== null) continue;
+      const t = place.tableData;
+      if (t === null) continue;
+      for (let i = 0; i < t.partitions.length; i++) {
+        const rep = place.replica(i);
+        if (rep === undefined || rep.role !== 'primary') continue;
+        // At most one place may act as a partition's primary: per epoch, and at any one moment.
+        const key = `${i}:${rep.epoch}`;
+        const other = this.primaries.get(key);
+        if (other === undefined) this.primaries.set(key, id);
+        else if (other !== id)
+          this.fail(`two primaries for partition ${i} in epoch ${rep.epoch}: places ${other} and ${id}`);
+        const now = acting.get(i);
+        if (now !== undefined)
+          this.fail(`places ${now.node.place.id} and ${id} both act as primary of partition ${i}`);
+        acting.set(i, p);
+        this.checkBackupMatches(p, i);
+      }
+    }
+    // The leader acts only on tables its deputy holds.
+    const t = this.leaderTable();
+    if (t === null) return;
+    const deputyId = t.members.find((m) => m.id > leaderOf(t)!.id && m.state !== 'dead')?.id;
+    const deputy = this.live().find((p) => p.node.place.id === deputyId && !this.net.isPaused(p.address));
+    const dt = deputy?.node.place.tableData;
+    if (dt === undefined || dt === null) return;
+    if (dt.term < t.term || (dt.term === t.term && dt.version < t.version)) {
+      this.fail(
+        `leader committed table ${t.term}.${t.version} but deputy ${deputyId} holds only ${dt.term}.${dt.version}`,
+      );
+    } else if (dt.term === t.term && dt.version === t.version && dt !== t && this.comparedTable !== t) {
+      this.comparedTable = t;
+      if (JSON.stringify(dt) !== JSON.stringify(t))
+        this.fail(`leader and deputy ${deputyId} disagree on table ${t.version}`);
+    }
+  }
+
+  /** Once a primary's writes are all acknowledged by its backup at the same sequence, both hold the same data. */
+  private checkBackupMatches(primary: SimPlace, partition: number): void {
+    const t = primary.node.place.tableData!;
+    const a = t.partitions[partition];
+    const rep = primary.node.place.replica(partition);
+    // The backup, or a copy's target once it has caught up.
+    const partner = a.backup ?? (rep.copyInSync ? a.target : null);
+    if (a.primary !== primary.node.place.id || partner === null) return;
+    if (rep.pendingCount > 0 || rep.ackedSeq !== rep.seq) return;
+    const backup = this.live().find((x) => x.node.place.id === partner);
+    if (backup === undefined || this.net.isPaused(backup.address)) return;
+    const b = backup.node.place.replica(partition);
+    if (b === undefined || b.role !== 'backup' || b.seq !== rep.seq || b.epoch !== rep.epoch || b.copying)
+      return;
+    if (b.data.size !== rep.data.size) {
+      this.fail(
+        `backup ${partner} of partition ${partition} holds ${b.data.size} keys at seq ${b.seq}, its primary ${a.primary} ${rep.data.size}`,
+      );
+      return;
+    }
+    for (const [k, v] of rep.data) {
+      const w = b.data.get(k);
+      if (w === undefined || Buffer.compare(w, v) !== 0) {
+        this.fail(
+          `backup ${partner} of partition ${partition} differs from its primary on key ${k} at seq ${b.seq}`,
+        );
+        return;
+      }
+    }
+  }
+
+  private crash(p: SimPlace, why: string): void {
+    p.crashed = true;
+    void p.node.stop();
+    p.transport.crash();
+    this.net.resume(p.address);
+    this.faults++;
+    this.log(`CRASH ${p.address} (${why})`);
+  }
+
+  private pickLive(filter: (p: SimPlace) => boolean = () => true): SimPlace | undefined {
+    const candidates = this.live().filter(
+      (p) => !this.net.isPaused(p.address) && p.node.place.id !== null && filter(p),
+    );
+    return candidates[Math.floor(this.random() * candidates.length)];
+  }
+
+  /** Injects one fault: a crash (of anyone, the leader or the deputy) or a pause past the failure timeout. */
+  private injectFault(): void {
+    const t = this.leaderTable();
+    const leaderId = t === null ? null : (leaderOf(t)?.id ?? null);
+    const r = this.random();
+    if (r < 0.35) {
+      const p = this.pickLive();
+      if (p !== undefined) this.crash(p, 'random');
+    } else if (r < 0.5) {
+      const p = this.pickLive((x) => x.node.place.id === leaderId);
+      if (p !== undefined) this.crash(p, 'leader');
+    } else if (r < 0.65) {
+      const deputyId = t?.members.find((m) => m.id > (leaderId ?? -1) && m.state !== 'dead')?.id;
+      const p = this.pickLive((x) => x.node.place.id === deputyId);
+      if (p !== undefined) this.crash(p, 'deputy');
+    } else {
+      const p = this.pickLive();
+      if (p === undefined) return;
+      const ms = TIMEOUT_MS * (1.5 + this.random() * 2.5);
+      this.net.pause(p.address);
+      this.faults++;
+      this.log(`PAUSE ${p.address} for ${ms.toFixed(0)} ms`);
+      this.net.scheduler.after(ms, () => {
+        if (p.crashed) return;
+        this.net.resume(p.address);
+        this.log(`RESUME ${p.address}`);
+      });
+      return;
+    }
+    // A dead place is replaced by a new spare, a little later.
+    this.net.scheduler.after(500 + this.random() * 1500, () => {
+      if (this.live().length < this.config.places + 1) {
+        void this.startPlace(
+          true,
+          this.live().map((x) => x.address),
+        );
+      }
+    });
+  }
+
+  /** Schedules faults: every few seconds, once the cluster is repaired (normal) or whenever (catastrophe). */
+  private scheduleFaults(untilMs: number): void {
+    const next = () => {
+      const delay = 1000 + this.random() * 3000;
+      this.net.scheduler.after(delay, () => {
+        if (this.net.now > untilMs - 3000 || this.failure !== null) return;
+        const anyPaused = this.live().some((p) => this.net.isPaused(p.address));
+        if (
+          this.config.mode === 'catastrophe' ||
+          (!anyPaused && this.repaired() && this.live().length >= this.config.places + 1)
+        ) {
+          this.injectFault();
+        }
+        next();
+      });
+    };
+    next();
+  }
+
+  /** Runs the seed to the end and judges it. */
+  async run(): Promise<SimResult> {
+    const cfg = this.config;
+    const first = await this.startPlace(false, []);
+    for (let i = 1; i < cfg.places; i++) await this.startPlace(false, [first.address]);
+    await this.startPlace(true, [first.address]);
+    const started = () => this.repaired() && this.live().every((p) => p.node.place.id !== null);
+    await this.runUntil(started, 30_000);
+    const clients = Array.from(
+      { length: cfg.clients },
+      (_, i) =>
+        new StoreClient({
+          seeds: this.places.map((p) => p.address),
+          timeoutMs: 5000,
+          transport: this.net.transport(`client-${i}`),
+          scheduler: this.net.scheduler,
+          clientId: `c${i}`,
+        }),
+    );
+    const filler = 'x'.repeat(40);
+    for (let i = 0; i < cfg.prefillKeys; i += 50) {
+      const batch = Array.from({ length: Math.min(50, cfg.prefillKeys - i) }, (_, j) =>
+        clients[0].put(`fill-${i + j}`, filler),
+      );
+      await this.settle(Promise.all(batch));
+    }
+    const startMs = this.net.now;
+    const untilMs = startMs + cfg.seconds * 1000;
+    const workload = new Workload(
+      {
+        clients: cfg.clients,
+        keys: cfg.keys,
+        seed: cfg.seed,
+        untilNs: untilMs * 1e6,
+        maxOpsPerClient: 1_000_000,
+        ratePerSecond: cfg.rate,
+        sleep: (ms) => new Promise<void>((r) => this.net.scheduler.after(ms, r)),
+      },
+      this.recorder,
+    );
+    this.scheduleFaults(untilMs);
+    this.checking = true;
+    let done = false;
+    const running = workload.run(clients).finally(() => {
+      done = true;
+    });
+    await this.runUntil(() => done || this.failure !== null, cfg.seconds * 1000 + 60_000);
+    workload.stop();
+    if (!done) await this.runUntil(() => done, 60_000).catch(() => {});
+    await running.catch(() => {});
+    const invalid = this.live().some((p) => p.node.place.invalid !== null);
+    let final: Record<string, unknown> | null = null;
+    if (this.failure === null && !invalid) {
+      // Let the cluster settle (paused places resume, repairs finish), then read every key.
+      await this.runUntil(
+        () => this.repaired() && this.live().every((p) => !this.net.isPaused(p.address)),
+        60_000,
+      ).catch(() => this.fail('the cluster did not repair within 60 s after the workload'));
+      final = {};
+      for (const key of workload.keys) {
+        const v = await this.settle(clients[0].get(key)).catch((e: Error) => {
+          this.fail(`final read of ${key} failed: ${e.message}`);
+          return null;
+        });
+        final[key] = v ?? null;
+      }
+    }
+    this.checking = false;
+    for (const c of clients) void c.close();
+    const operations = pairOperations(this.recorder.events);
+    if (this.failure === null) {
+      const verdict = checkHistory(operations, final, 60_000);
+      const bad = verdict.keys.find((k) => k.verdict !== true);
+      if (bad !== undefined) {
+        const v = bad.violation;
+        this.fail(
+          bad.verdict === 'unknown'
+            ? `checker gave up on key ${bad.key}`
+            : `not linearizable on key ${bad.key}: ${v!.blocked.f} ${JSON.stringify(v!.blocked.f === 'read' ? v!.blocked.output : v!.blocked.input)} fits no order`,
+        );
+      }
+      const lost = findLostWrites(operations, final);
+      if (lost.length > 0 && !invalid)
+        this.fail(
+          `${lost.length} acknowledged writes lost, e.g. ${lost[0].key}=${JSON.stringify(lost[0].op.input)}`,
+        );
+    }
+    if (invalid && cfg.mode === 'normal' && this.failure === null) {
+      this.fail(
+        `the store turned invalid under single failures: ${this.live().find((p) => p.node.place.invalid !== null)?.node.place.invalid}`,
+      );
+    }
+    for (const p of this.live()) await p.node.stop();
+    return {
+      seed: cfg.seed,
+      ok: this.failure === null,
+      failure: this.failure,
+      faults: this.faults,
+      ops: operations.length,
+      simulatedMs: Math.round(this.net.now),
+      steps: this.steps,
+      invalid,
+    };
+  }
+
+  private async runUntil(cond: () => boolean, maxMs: number): Promise<void> {
+    const deadline = this.net.now + maxMs;
+    // Yield to promise callbacks (clients, workload) every few steps; the order stays deterministic.
+    while (!cond()) {
+      if (this.steps >= this.config.maxSteps) throw new Error(`step limit ${this.config.maxSteps} reached`);
+      if (this.checking) this.checkInvariants();
+      for (let i = 0; i < 16; i++) {
+        this.steps++;
+        if (!this.net.step(deadline)) {
+          await Promise.resolve();
+          if (cond()) return;
+          if (this.net.now >= deadline) throw new Error(`condition not reached within ${maxMs} simulated ms`);
+          await this.net.runFor(0).catch(() => {});
+          break;
+        }
+      }
+      await Promise.resolve();
+      await Promise.resolve();
+    }
+  }
+
+  private async settle<T>(p: Promise<T>): Promise<T> {
+    let done = false;
+    const tracked = p.finally(() => {
+      done = true;
+    });
+    tracked.catch(() => {});
+    await this.runUntil(() => done, 30_000);
+    return tracked;
+  }
+}
+
+function describe(msg: WireMessage): string {
+  switch (msg.t) {
+    case 'op':
+      return `op ${msg.o} ${msg.k} id=${msg.id}`;
+    case 'res':
+      return `res id=${msg.id}`;
+    case 'err':
+      return `err ${msg.code} id=${msg.id ?? '-'}`;
+    case 'repl':
+      return `repl p${msg.p} e${msg.e} s${msg.s}`;
+    case 'replAck':
+      return `replAck p${msg.p} e${msg.e} s${msg.s}`;
+    case 'snap':
+      return `snap p${msg.p} e${msg.e} ${msg.i}/${msg.n}`;
+    case 'hb':
+    case 'hbAck':
+      return `${msg.t} term${msg.term}`;
+    case 'tablePush':
+    case 'tableUpdate':
+    case 'table':
+    case 'joined': {
+      const t = msg.table as TableData;
+      return `${msg.t} ${t.term}.${t.version}`;
+    }
+    default:
+      return `${msg.t} tv${msg.tv ?? '-'}`;
+  }
+}
+
+/** Wires defects that live in the replica, once per process (the simulator runs one seed per config). */
+export function wireReplicaDefect(defect: Defect | undefined): () => void {
+  const proto = PartitionReplica.prototype as unknown as Record<string, unknown>;
+  if (defect === 'stale-epoch') {
+    const original = proto.backupApply as (e: { e: number }) => string;
+    proto.backupApply = function (this: { epoch: number }, entry: { e: number }) {
+      // The defect: entries from an older epoch are taken as if current.
+      return original.call(this, { ...entry, e: Math.max(entry.e, this.epoch) });
+    };
+    return () => {
+      proto.backupApply = original;
+    };
+  }
+  if (defect === 'copy-skips-updates') {
+    const original = proto.finishSnapshot as (seq: number, epoch: number) => void;
+    proto.finishSnapshot = function (
+      this: { outOfOrder: Map<number, unknown>; seq: number; copying: boolean; epoch: number },
+      seq: number,
+      epoch: number,
+    ) {
+      // The defect: updates that arrived during the copy are dropped; the target claims the newest one.
+      const newest = Math.max(seq, ...this.outOfOrder.keys());
+      this.outOfOrder.clear();
+      original.call(this, newest, epoch);
+    };
+    return () => {
+      proto.finishSnapshot = original;
+    };
+  }
+  return () => {};
+}
