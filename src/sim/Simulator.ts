@@ -93,15 +93,19 @@ export class Simulator {
   private nextAddress = 0;
   private steps = 0;
   /** (partition:epoch) -> the place seen acting as its primary. */
-  private readonly primaries = new Map<string, number>();
+  private readonly primaries = new Map<number, number>();
   /** The last leader table whose deputy agreement was verified in full. */
   private comparedTable: TableData | null = null;
   /** Invariants are checked every few steps while the workload runs. */
   private checking = false;
+  /** A step ran client or workload code, whose promise callbacks must run before time moves on. */
+  private clientTouched = true;
+  /** Per partition, the last (backup, epoch, seq) whose data was compared with its primary's. */
+  private readonly matched: { partner: number; epoch: number; seq: number }[] = [];
 
   constructor(private readonly config: SimConfig) {
     this.net = new MemoryNetwork(config.seed);
-    this.net.latency = { minMs: 0.05, maxMs: 2 };
+    this.net.latency = { minMs: 0.1, maxMs: 2, stepMs: 0.5 };
     this.net.copy = config.copy;
     this.random = seededRandom(config.seed ^ 0x9e3779b9);
     this.recorder = new HistoryRecorder(() => Math.round(this.net.now * 1e6));
@@ -147,10 +151,11 @@ export class Simulator {
     const transport = this.net.transport(address);
     // Clock drift within 1%, well inside what the leases allow (a lease is half the failure timeout).
     const drift = (this.random() - 0.5) * 0.02;
-    const node = new PlaceNode(config, transport, this.net.schedulerFor(address, drift), (line) => {
+    const onLog = (line: string) => {
       if (line.includes('InvariantError'))
         this.fail(`invariant broken at ${address}: ${line.split('\n')[0]}`);
-    });
+    };
+    const node = new PlaceNode(config, transport, this.net.schedulerFor(address, drift), onLog);
     this.wireDefect(node.place);
     await node.start();
     const p = { node, transport, address, crashed: false };
@@ -197,9 +202,14 @@ export class Simulator {
     return best;
   }
 
+  /** Repaired in truth, not only as the leader sees it: every crashed place is known dead, every partition ok. */
   private repaired(): boolean {
     const t = this.leaderTable();
     if (t === null || !t.valid || !t.formed) return false;
+    for (const p of this.places) {
+      const id = p.node.place.id;
+      if (p.crashed && id !== null && t.members.find((m) => m.id === id)?.state !== 'dead') return false;
+    }
     const live = new Set(t.members.filter((m) => m.state !== 'dead').map((m) => m.id));
     return t.partitions.every((a) => a.state === 'ok' && live.has(a.primary!) && live.has(a.backup!));
   }
@@ -218,7 +228,7 @@ export class Simulator {
         const rep = place.replica(i);
         if (rep === undefined || rep.role !== 'primary') continue;
         // At most one place may act as a partition's primary: per epoch, and at any one moment.
-        const key = `${i}:${rep.epoch}`;
+        const key = rep.epoch * 65_536 + i;
         const other = this.primaries.get(key);
         if (other === undefined) this.primaries.set(key, id);
         else if (other !== id)
@@ -262,6 +272,11 @@ export class Simulator {
     const b = backup.node.place.replica(partition);
     if (b === undefined || b.role !== 'backup' || b.seq !== rep.seq || b.epoch !== rep.epoch || b.copying)
       return;
+    // Compare a replica pair on its first sequence number, then every few (a difference persists).
+    const last = this.matched[partition];
+    if (last !== undefined && last.partner === partner && last.epoch === rep.epoch && rep.seq - last.seq < 4)
+      return;
+    this.matched[partition] = { partner, epoch: rep.epoch, seq: rep.seq };
     if (b.data.size !== rep.data.size) {
       this.fail(
         `backup ${partner} of partition ${partition} holds ${b.data.size} keys at seq ${b.seq}, its primary ${a.primary} ${rep.data.size}`,
@@ -461,22 +476,28 @@ export class Simulator {
 
   private async runUntil(cond: () => boolean, maxMs: number): Promise<void> {
     const deadline = this.net.now + maxMs;
-    // Yield to promise callbacks (clients, workload) every few steps; the order stays deterministic.
+    let sinceCheck = 0;
     while (!cond()) {
       if (this.steps >= this.config.maxSteps) throw new Error(`step limit ${this.config.maxSteps} reached`);
-      if (this.checking) this.checkInvariants();
-      for (let i = 0; i < 16; i++) {
-        this.steps++;
-        if (!this.net.step(deadline)) {
-          await Promise.resolve();
-          if (cond()) return;
-          if (this.net.now >= deadline) throw new Error(`condition not reached within ${maxMs} simulated ms`);
-          await this.net.runFor(0).catch(() => {});
-          break;
-        }
+      if (this.checking && ++sinceCheck >= 128) {
+        sinceCheck = 0;
+        this.checkInvariants();
       }
-      await Promise.resolve();
-      await Promise.resolve();
+      // Before virtual time moves on, promise callbacks (clients, the workload) run: they act "now".
+      if (this.clientTouched && this.net.nextDue() > this.net.now) {
+        this.clientTouched = false;
+        for (let k = 0; k < 4; k++) await Promise.resolve();
+        if (cond()) return;
+      }
+      this.steps++;
+      const stepped = this.net.step(deadline);
+      const touched = this.net.lastStepFor;
+      if (touched === null || touched.startsWith('client')) this.clientTouched = true;
+      if (!stepped) {
+        for (let k = 0; k < 8; k++) await Promise.resolve();
+        if (cond()) return;
+        throw new Error(`condition not reached within ${maxMs} simulated ms`);
+      }
     }
   }
 

@@ -93,6 +93,8 @@ function before(x: Due, y: Due): boolean {
 export interface Latency {
   minMs: number;
   maxMs: number;
+  /** Granularity of delays (0: any value). */
+  stepMs?: number;
 }
 
 /**
@@ -120,6 +122,8 @@ export class MemoryNetwork {
   /** Called with every delivered message (tracing). */
   onDeliver: ((from: string, to: string, msg: WireMessage) => void) | null = null;
   latency: Latency = { minMs: 0, maxMs: 0 };
+  /** Who the last step ran for: the endpoint a message went to, or a timer's owner (null: unowned). */
+  lastStepFor: string | null = null;
   /**
    * wire: every message is encoded and decoded as on TCP (catches what does not survive the wire).
    * shared: the receiver gets a shallow copy of the sender's object, which is faster; protocol code
@@ -204,7 +208,10 @@ export class MemoryNetwork {
   enqueue(to: MemoryTransport, via: MemoryLink, msg: WireMessage): void {
     if (this.drop(via.peer.owner.name, to.name, msg)) return;
     const { minMs, maxMs } = this.latency;
-    let at = this.time + minMs + (maxMs > minMs ? this.random() * (maxMs - minMs) : 0);
+    // Delays come in steps of latency.stepMs, so messages share instants and time moves less often.
+    const spread = maxMs > minMs ? this.random() * (maxMs - minMs) : 0;
+    const step = this.latency.stepMs ?? 0;
+    let at = this.time + minMs + (step > 0 ? Math.floor(spread / step) * step : spread);
     if (this.reorder) at = this.time + this.random();
     else at = Math.max(at, via.lastArrival);
     via.lastArrival = at;
@@ -228,6 +235,18 @@ export class MemoryNetwork {
     };
   }
 
+  /** Virtual time of the next thing to happen (now, when a task is waiting); Infinity when nothing is due. */
+  nextDue(): number {
+    if (this.soonQueue.length > 0) return this.time;
+    let t = this.timers.peek();
+    while (t !== undefined && t.cancelled) {
+      this.timers.pop();
+      t = this.timers.peek();
+    }
+    const m = this.messages.peek();
+    return Math.min(m?.at ?? Number.POSITIVE_INFINITY, t?.at ?? Number.POSITIVE_INFINITY);
+  }
+
   /** Runs one step: a soon-task, else the earliest due message or timer. Returns false when nothing is due by maxTime. */
   step(maxTime = Number.POSITIVE_INFINITY): boolean {
     if (this.soonQueue.length > 0) {
@@ -237,6 +256,7 @@ export class MemoryNetwork {
           : this.soonQueue.findIndex((t) => t.owner === null || !this.paused.has(t.owner));
       if (ti >= 0) {
         const [task] = this.soonQueue.splice(ti, 1);
+        this.lastStepFor = task.owner;
         task.fn();
         return true;
       }
@@ -264,6 +284,7 @@ export class MemoryNetwork {
         this.delivered++;
         if (msg.via.closed) continue;
         const decoded = msg.msg ?? (packr.unpack(msg.bytes!) as WireMessage);
+        this.lastStepFor = msg.to.name;
         this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
         msg.to.deliver(msg.via, decoded);
         return true;
@@ -282,6 +303,7 @@ export class MemoryNetwork {
       } else {
         timer.cancelled = true;
       }
+      this.lastStepFor = timer.owner;
       timer.fn();
       return true;
     }
