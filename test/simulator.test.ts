@@ -60,8 +60,8 @@ describe('deterministic simulation', () => {
 });
 
 describe('the simulator catches known defects wired into it', () => {
-  it('a primary serving without a valid lease: caught within 5 seeds', async () => {
-    const found = await firstFailing('lease-ignored', 5);
+  it('a primary serving without a valid lease: caught within 10 seeds', async () => {
+    const found = await firstFailing('lease-ignored', 10);
     expect(found?.failure).toMatch(/both act as primary/);
   }, 60_000);
 
