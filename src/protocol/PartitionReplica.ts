@@ -120,41 +120,22 @@ export class PartitionReplica {
   ): ReplicateEntry | null {
     this.seq++;
     this.apply(key, value);
-    if (mode !== 'sync') {
+    if (mode === 'alone') {
+      this.ackedSeq = this.seq;
       this.remember(dedupe, { outcome, pending: null });
-      if (mode === 'alone') {
-        this.ackedSeq = this.seq;
-        return null;
-      }
-      return {
-        t: 'repl',
-        tv,
-        p: this.id,
-        e: this.epoch,
-        s: this.seq,
-        k: key,
-        v: value,
-        d: dedupe,
-        out: outcome,
-      };
+      return null;
     }
-    const write: PendingWrite = { seq: this.seq, waiters: [waiter] };
-    this.pending.push(write);
-    // Re-insert so the map stays ordered by sequence number; acknowledge() relies on it.
-    this.pendingByKey.delete(key);
-    this.pendingByKey.set(key, write);
-    this.remember(dedupe, { outcome, pending: write });
-    return {
-      t: 'repl',
-      tv,
-      p: this.id,
-      e: this.epoch,
-      s: this.seq,
-      k: key,
-      v: value,
-      d: dedupe,
-      out: outcome,
-    };
+    if (mode === 'sync') {
+      const write: PendingWrite = { seq: this.seq, waiters: [waiter] };
+      this.pending.push(write);
+      // Re-insert so the map stays ordered by sequence number; acknowledge() relies on it.
+      this.pendingByKey.delete(key);
+      this.pendingByKey.set(key, write);
+      this.remember(dedupe, { outcome, pending: write });
+    } else {
+      this.remember(dedupe, { outcome, pending: null });
+    }
+    return { t: 'repl', tv, p: this.id, e: this.epoch, s: this.seq, k: key, v: value, d: dedupe, out: outcome };
   }
 
   /** Primary: parks a retried request behind its own still-unreplicated write. */
