@@ -70,6 +70,8 @@ export class PartitionReplica {
    */
   copyInSync = false;
   copySyncSeq = 0;
+  /** Primary: the backup this place is handing its primary role to (it answers nothing meanwhile). */
+  handoverTo: number | null = null;
   /** Target of a copy: true until the whole snapshot has arrived; replication is buffered meanwhile. */
   copying = false;
 
@@ -135,7 +137,17 @@ export class PartitionReplica {
     } else {
       this.remember(dedupe, { outcome, pending: null });
     }
-    return { t: 'repl', tv, p: this.id, e: this.epoch, s: this.seq, k: key, v: value, d: dedupe, out: outcome };
+    return {
+      t: 'repl',
+      tv,
+      p: this.id,
+      e: this.epoch,
+      s: this.seq,
+      k: key,
+      v: value,
+      d: dedupe,
+      out: outcome,
+    };
   }
 
   /** Primary: parks a retried request behind its own still-unreplicated write. */
@@ -272,6 +284,7 @@ export class PartitionReplica {
     this.ackedSeq = 0;
     this.copyTarget = null;
     this.copying = false;
+    this.handoverTo = null;
   }
 
   private applyEntry(entry: ReplicateEntry): void {

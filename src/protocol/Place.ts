@@ -30,7 +30,15 @@ import {
 } from './PartitionTable.js';
 import type { Processor, ProcessorOutcome } from './processors.js';
 import { validateOp } from './requestValidation.js';
-import { completeCopy, markDead, newTerm, planRepair } from './tableChanges.js';
+import {
+  completeCopy,
+  completeHandover,
+  handingOver,
+  markDead,
+  newTerm,
+  planHandovers,
+  planRepair,
+} from './tableChanges.js';
 
 /** A wire message: a plain object tagged with its type. */
 export type Message = WireMessage;
@@ -313,6 +321,9 @@ export class Place {
       case 'copied':
         this.handleCopied(msg as unknown as CopyComplete);
         return;
+      case 'handedOver':
+        this.handleHandedOver(msg);
+        return;
       case 'hb':
         this.handleHeartbeat(from, msg as unknown as Heartbeat);
         return;
@@ -417,6 +428,11 @@ export class Place {
     if (!this.hasLease) {
       // Cut off from the leader, this place may already have been replaced: it must not answer.
       this.replyError(from, m, 'unavailable', `place ${this.myId} holds no lease from the leader right now`);
+      return;
+    }
+    if (rep.handoverTo !== null) {
+      // Neither this place nor its backup answers until the backup has taken over.
+      this.replyError(from, m, 'unavailable', `partition ${p} is moving to place ${rep.handoverTo}; retry`);
       return;
     }
     if (m.o === 'get') {
@@ -574,6 +590,7 @@ export class Place {
       }
       if (m.s >= rep.copySyncSeq) this.reportCopy(rep, this.clock.now());
     }
+    if (rep.handoverTo !== null) this.reportHandover(rep, this.clock.now());
   }
 
   private handleReplicateReject(m: ReplicateReject): void {
@@ -663,20 +680,34 @@ export class Place {
 
   private reportCopies(now: number): void {
     for (const rep of this.replicas) {
-      if (
-        rep.role === 'primary' &&
-        rep.copyTarget !== null &&
-        rep.copyInSync &&
-        rep.ackedSeq >= rep.copySyncSeq
-      ) {
+      if (rep.role !== 'primary') continue;
+      if (rep.copyTarget !== null && rep.copyInSync && rep.ackedSeq >= rep.copySyncSeq)
         this.reportCopy(rep, now);
-      }
+      if (rep.handoverTo !== null) this.reportHandover(rep, now);
     }
   }
 
   private handleCopied(m: CopyComplete): void {
     if (!this.isLeader() || typeof m.p !== 'number') return;
     this.change((t) => completeCopy(t, m.p, m.to, m.e));
+  }
+
+  /** Primary handing over: once its backup has every write it answered, tells the leader (again, until done). */
+  private reportHandover(rep: PartitionReplica, now: number): void {
+    if (rep.pendingCount > 0) return;
+    if (now - (this.copyReportedAt[rep.id] ?? Number.NEGATIVE_INFINITY) < this.config.tableRetryMs) return;
+    this.copyReportedAt[rep.id] = now;
+    const msg = { t: 'handedOver', tv: this.version, p: rep.id, from: this.myId!, e: rep.epoch };
+    const leader = this.table?.leader;
+    if (leader === undefined) return;
+    if (leader.id === this.myId) this.handleHandedOver(msg);
+    else this.out.sendTo(leader.address, msg);
+  }
+
+  private handleHandedOver(m: Message): void {
+    if (!this.isLeader() || typeof m.p !== 'number' || typeof m.from !== 'number' || typeof m.e !== 'number')
+      return;
+    this.change((t) => completeHandover(t, m.p as number, m.from as number, m.e as number));
   }
 
   private answerDone(): void {
@@ -820,6 +851,8 @@ export class Place {
     this.detector.watch(watched, now);
     const suspects = this.detector.suspects(now);
     if (suspects.length > 0) this.change((t) => planRepair(markDead(t, suspects)));
+    // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
+    else if (this.draft === null && this.inFlight === null) this.change(planHandovers);
     const inFlight = this.inFlight;
     if (inFlight !== null && now - inFlight.sentAt >= this.config.tableRetryMs) {
       inFlight.sentAt = now;
@@ -1072,7 +1105,8 @@ export class Place {
       if (rep.role !== 'primary') rep.promote(a.epoch);
       else if (a.epoch > rep.epoch) rep.epoch = a.epoch;
       if (a.backup === null && a.target === null) rep.completePending(this.done);
-      if (a.target === null) rep.copyTarget = null;
+      rep.handoverTo = handingOver(a) ? a.target : null;
+      if (a.target === null || rep.handoverTo !== null) rep.copyTarget = null;
       else if (rep.copyTarget !== a.target) this.startCopy(rep, a.target);
       return;
     }

@@ -101,11 +101,74 @@ export function planRepair(t: TableData): TableData {
 /** Makes a completed copy the partition's backup. Returns the same table if the copy is no longer wanted. */
 export function completeCopy(t: TableData, partition: number, target: number, epoch: number): TableData {
   const a = t.partitions[partition];
-  if (a === undefined || a.target !== target || a.epoch !== epoch) return t;
+  if (a === undefined || a.target !== target || a.epoch !== epoch || handingOver(a)) return t;
   const next = nextVersion(t);
   const b = next.partitions[partition];
   b.backup = target;
   b.target = null;
   b.state = stateOf(b);
+  return next;
+}
+
+/**
+ * Evens out primaries after a repair: while one active place has at least two primaries more than
+ * another, a partition led by the first and backed by the second is marked to hand its primary role
+ * over to its backup (state migrating, target = the backup). Only on a fully repaired table.
+ */
+export function planHandovers(t: TableData): TableData {
+  if (!t.valid || !t.formed || t.partitions.some((a) => a.state !== 'ok')) return t;
+  const active = t.members.filter((m) => m.state === 'active').map((m) => m.id);
+  const count = new Map<number, number>(active.map((id) => [id, 0]));
+  for (const a of t.partitions)
+    if (a.primary !== null && count.has(a.primary)) count.set(a.primary, count.get(a.primary)! + 1);
+  const moves: number[] = [];
+  const moved = new Set<number>();
+  for (let guard = 0; guard < t.partitions.length; guard++) {
+    const byLoad = [...count].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+    let found = -1;
+    for (const [from, fromCount] of byLoad) {
+      for (let i = byLoad.length - 1; i >= 0 && found < 0; i--) {
+        const [to, toCount] = byLoad[i];
+        if (fromCount - toCount < 2) break;
+        found = t.partitions.findIndex((a, p) => !moved.has(p) && a.primary === from && a.backup === to);
+        if (found >= 0) {
+          count.set(from, fromCount - 1);
+          count.set(to, toCount + 1);
+        }
+      }
+      if (found >= 0) break;
+    }
+    if (found < 0) break;
+    moved.add(found);
+    moves.push(found);
+  }
+  if (moves.length === 0) return t;
+  const next = nextVersion(t);
+  for (const p of moves) {
+    next.partitions[p].target = next.partitions[p].backup;
+    next.partitions[p].state = 'migrating';
+  }
+  return next;
+}
+
+/** True when a partition's primary role is being handed over to its backup. */
+export function handingOver(a: PartitionAssignment): boolean {
+  return a.target !== null && a.target === a.backup;
+}
+
+/**
+ * Swaps primary and backup once the old primary has stopped answering and its backup holds every
+ * write it answered; the epoch grows, fencing the old primary. Same table if no longer wanted.
+ */
+export function completeHandover(t: TableData, partition: number, from: number, epoch: number): TableData {
+  const a = t.partitions[partition];
+  if (a === undefined || a.primary !== from || !handingOver(a) || a.epoch !== epoch) return t;
+  const next = nextVersion(t);
+  const b = next.partitions[partition];
+  b.primary = a.backup;
+  b.backup = from;
+  b.target = null;
+  b.epoch = a.epoch + 1;
+  b.state = 'ok';
   return next;
 }

@@ -226,7 +226,8 @@ export class Simulator {
       if (t === null) continue;
       for (let i = 0; i < t.partitions.length; i++) {
         const rep = place.replica(i);
-        if (rep === undefined || rep.role !== 'primary') continue;
+        // A primary handing its role over answers nothing: it does not act.
+        if (rep === undefined || rep.role !== 'primary' || rep.handoverTo !== null) continue;
         // At most one place may act as a partition's primary: per epoch, and at any one moment.
         const key = rep.epoch * 65_536 + i;
         const other = this.primaries.get(key);
