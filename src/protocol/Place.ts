@@ -30,6 +30,7 @@ import {
 } from './PartitionTable.js';
 import type { Processor, ProcessorOutcome } from './processors.js';
 import { validateOp } from './requestValidation.js';
+import { placesToTell, TableCommitter } from './TableCommitter.js';
 import {
   completeCopy,
   completeHandover,
@@ -104,13 +105,6 @@ interface Deferred {
   since: number;
 }
 
-interface InFlightTable {
-  table: TableData;
-  deputyId: number;
-  deputyAddress: string;
-  sentAt: number;
-}
-
 const packr = new Packr({ useRecords: false });
 const EMPTY_OUTCOME: Outcome = {};
 const SWAPPED: Outcome = { ok: true };
@@ -158,9 +152,7 @@ export class Place {
   private verifying = false;
   // Leader state: the newest decided table, the one waiting for the deputy's ack, and what to run on commit.
   private readonly detector: FailureDetector;
-  private draft: TableData | null = null;
-  private inFlight: InFlightTable | null = null;
-  private onCommit: { version: number; fn: () => void }[] = [];
+  private readonly committer: TableCommitter;
   private readonly copyReportedAt: number[] = [];
 
   constructor(
@@ -169,6 +161,18 @@ export class Place {
     private readonly out: PlaceOutput,
   ) {
     this.detector = new FailureDetector(config.failureTimeoutMs);
+    const place = this;
+    this.committer = new TableCommitter({
+      get myId() {
+        return place.myId;
+      },
+      get committed() {
+        return place.table!.data;
+      },
+      now: () => clock.now(),
+      sendTo: (address, msg) => out.sendTo(address, msg),
+      install: (before, t) => this.install(before, t),
+    });
     this.joinSeeds = config.seeds;
     this.joinAsSpare = config.spare;
     this.lastTickAt = clock.now();
@@ -344,7 +348,7 @@ export class Place {
         this.handleTablePush(from, msg);
         return;
       case 'tableAck':
-        this.handleTableAck(msg);
+        this.committer.acknowledged(msg.tv);
         return;
       case 'tableGet':
         if (this.table === null)
@@ -689,7 +693,7 @@ export class Place {
 
   private handleCopied(m: CopyComplete): void {
     if (!this.isLeader() || typeof m.p !== 'number') return;
-    this.change((t) => completeCopy(t, m.p, m.to, m.e));
+    this.committer.change((t) => completeCopy(t, m.p, m.to, m.e));
   }
 
   /** Primary handing over: once its backup has every write it answered, tells the leader (again, until done). */
@@ -707,7 +711,7 @@ export class Place {
   private handleHandedOver(m: Message): void {
     if (!this.isLeader() || typeof m.p !== 'number' || typeof m.from !== 'number' || typeof m.e !== 'number')
       return;
-    this.change((t) => completeHandover(t, m.p as number, m.from as number, m.e as number));
+    this.committer.change((t) => completeHandover(t, m.p as number, m.from as number, m.e as number));
   }
 
   private answerDone(): void {
@@ -744,7 +748,7 @@ export class Place {
 
   private sendHeartbeat(now: number): void {
     const table = this.table!;
-    const decided = this.draft ?? table.data;
+    const decided = this.committer.decided;
     const target = this.isLeader() ? deputyOf(decided) : table.leader;
     this.lastHeartbeatAt = now;
     if (target === undefined || target.id === this.myId) {
@@ -760,7 +764,7 @@ export class Place {
     const table = this.table;
     if (table === null || this.myId === null || typeof m.id !== 'number' || this.verifying) return;
     // Judge by what this place has decided, committed or not: a sender already declared dead gets no lease.
-    const decided = this.draft ?? table.data;
+    const decided = this.committer.decided;
     if (decided.members.find((x) => x.id === m.id)?.state === 'dead' && table.member(m.id)?.state !== 'dead')
       return;
     const sender = table.member(m.id);
@@ -790,8 +794,8 @@ export class Place {
       this.out.reply(from, { t: 'tableGet', tv: this.version });
       return;
     }
-    if (m.term !== table.data.term && m.term !== this.draft?.term) return;
-    const grantor = this.isLeader() ? deputyOf(this.draft ?? table.data)?.id : table.leader?.id;
+    if (m.term !== table.data.term && m.term !== this.committer.draft?.term) return;
+    const grantor = this.isLeader() ? deputyOf(this.committer.decided)?.id : table.leader?.id;
     if (m.id !== grantor) return;
     this.leaseUntil = Math.max(this.leaseUntil, m.ts + this.leaseMs);
     if (!this.isLeader()) this.leaderHeard();
@@ -836,11 +840,9 @@ export class Place {
   private takeOver(oldLeader: number): void {
     const now = this.clock.now();
     this.detector.resetAll(now);
-    this.inFlight = null;
-    this.draft = null;
-    this.onCommit = [];
+    this.committer.reset();
     this.leaderHeard();
-    this.change((t) => planRepair(markDead(newTerm(t), [oldLeader])));
+    this.committer.change((t) => planRepair(markDead(newTerm(t), [oldLeader])));
   }
 
   private leaderTick(now: number): void {
@@ -850,20 +852,16 @@ export class Place {
       .map((m) => m.id);
     this.detector.watch(watched, now);
     const suspects = this.detector.suspects(now);
-    if (suspects.length > 0) this.change((t) => planRepair(markDead(t, suspects)));
+    if (suspects.length > 0) this.committer.change((t) => planRepair(markDead(t, suspects)));
     // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
-    else if (this.draft === null && this.inFlight === null) this.change(planHandovers);
-    const inFlight = this.inFlight;
-    if (inFlight !== null && now - inFlight.sentAt >= this.config.tableRetryMs) {
-      inFlight.sentAt = now;
-      this.out.sendTo(inFlight.deputyAddress, { t: 'tablePush', tv: this.version, table: inFlight.table });
-    }
+    else if (this.committer.idle) this.committer.change(planHandovers);
+    this.committer.retry(now, this.config.tableRetryMs);
   }
 
   /** True when this place leads, by the newest table it has decided on or adopted. */
   private isLeader(): boolean {
-    const t = this.draft ?? this.table?.data;
-    return t !== undefined && this.myId !== null && leaderOf(t)?.id === this.myId;
+    if (this.table === null || this.myId === null) return false;
+    return leaderOf(this.committer.decided)?.id === this.myId;
   }
 
   /** Marks the store invalid here, for good, and tells every place this one knows. */
@@ -912,20 +910,20 @@ export class Place {
       return;
     }
     if (!this.answeredAsLeader(from, m)) return;
-    const base = this.draft ?? this.table!.data;
+    const base = this.committer.decided;
     const existing = new PartitionTable(base).memberAt(m.address);
     if (existing !== undefined && existing.state !== 'dead') {
       if (existing.pid === m.pid) {
-        this.whenCommitted(base.version, () =>
+        this.committer.whenCommitted(base.version, () =>
           this.out.reply(from, { t: 'joined', tv: this.version, id: existing.id, table: this.table!.data }),
         );
         return;
       }
       // A new process at the address of a live member: the old one is gone.
-      this.change((t) => planRepair(markDead(t, [existing.id])));
+      this.committer.change((t) => planRepair(markDead(t, [existing.id])));
     }
     const id = Math.max(...base.members.map((x) => x.id)) + 1;
-    this.change(
+    this.committer.change(
       (t) => {
         const joiner: Member = {
           id,
@@ -942,47 +940,6 @@ export class Place {
       },
       () => this.out.reply(from, { t: 'joined', tv: this.version, id, table: this.table!.data }),
     );
-  }
-
-  /**
-   * Leader: decides a new table from the newest decided one. Tables become current one at a time,
-   * each once the deputy has acknowledged it (at once when there is no deputy).
-   */
-  private change(fn: (t: TableData) => TableData, after?: () => void): void {
-    const base = this.draft ?? this.table!.data;
-    const next = fn(base);
-    if (next === base) {
-      if (after !== undefined) this.whenCommitted(base.version, after);
-      return;
-    }
-    this.draft = next;
-    if (after !== undefined) this.onCommit.push({ version: next.version, fn: after });
-    this.pushDraft();
-  }
-
-  private whenCommitted(version: number, fn: () => void): void {
-    if (this.table !== null && this.table.version >= version) fn();
-    else this.onCommit.push({ version, fn });
-  }
-
-  private pushDraft(): void {
-    const draft = this.draft;
-    if (draft === null) return;
-    const deputy = deputyOf(draft);
-    const inFlight = this.inFlight;
-    if (inFlight !== null && deputy?.id === inFlight.deputyId) return;
-    if (deputy === undefined || deputy.id === this.myId) {
-      this.inFlight = null;
-      this.commit(draft);
-      return;
-    }
-    this.inFlight = {
-      table: draft,
-      deputyId: deputy.id,
-      deputyAddress: deputy.address,
-      sentAt: this.clock.now(),
-    };
-    this.out.sendTo(deputy.address, { t: 'tablePush', tv: this.version, table: draft });
   }
 
   private handleTablePush(from: unknown, msg: Message): void {
@@ -1004,45 +961,13 @@ export class Place {
     this.out.reply(from, { t: 'tableAck', tv: msg.table.version, term: msg.table.term });
   }
 
-  private handleTableAck(msg: Message): void {
-    const inFlight = this.inFlight;
-    if (inFlight === null || msg.tv !== inFlight.table.version) return;
-    this.inFlight = null;
-    this.commit(inFlight.table);
-    if (this.draft !== null && this.draft.version > inFlight.table.version) this.pushDraft();
-  }
-
-  private commit(t: TableData): void {
-    const before = this.table!.data;
-    if (this.draft !== null && this.draft.version <= t.version) this.draft = null;
+  /** Committer: makes a table current here, then tells the places that must hear of it. */
+  private install(before: TableData, t: TableData): void {
     this.adoptTable(t);
-    const due = this.onCommit.filter((c) => c.version <= t.version);
-    this.onCommit = this.onCommit.filter((c) => c.version > t.version);
-    for (const c of due) c.fn();
-    this.notifyRoleChanges(before, t);
+    for (const m of placesToTell(before, t, this.myId)) {
+      this.out.sendTo(m.address, { t: 'tableUpdate', tv: t.version, table: t });
+    }
     if (!t.valid) this.becomeInvalid(t.invalidReason ?? 'invalid');
-  }
-
-  /** Tells every place whose roles changed (all of them on a new term); the rest learn lazily. */
-  private notifyRoleChanges(before: TableData, after: TableData): void {
-    const changed = new Set<number>();
-    const everyone = after.term !== before.term;
-    for (let p = 0; p < after.partitions.length && !everyone; p++) {
-      const a = before.partitions[p];
-      const b = after.partitions[p];
-      if (a.primary !== b.primary || a.epoch !== b.epoch || a.backup !== b.backup || a.target !== b.target) {
-        for (const id of [a.primary, a.backup, a.target, b.primary, b.backup, b.target])
-          if (id !== null) changed.add(id);
-      }
-    }
-    const states = new Map(before.members.map((m) => [m.id, m.state]));
-    const deputy = deputyOf(after)?.id;
-    for (const m of after.members) {
-      if (m.id === this.myId || m.id === deputy || m.state === 'dead') continue;
-      if (everyone || changed.has(m.id) || states.get(m.id) !== m.state) {
-        this.out.sendTo(m.address, { t: 'tableUpdate', tv: after.version, table: after });
-      }
-    }
   }
 
   /** Installs a newer table: takes this place's id from it, sets partition roles, replays deferred messages. */
@@ -1132,9 +1057,7 @@ export class Place {
     this.redirectDone('this place was replaced; retry');
     this.myId = null;
     this.table = null;
-    this.draft = null;
-    this.inFlight = null;
-    this.onCommit = [];
+    this.committer.reset();
     this.leaseUntil = Number.NEGATIVE_INFINITY;
     this.joinAsSpare = true;
     this.joinSeeds = data.members.filter((m) => m.state !== 'dead').map((m) => m.address);

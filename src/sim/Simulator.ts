@@ -173,12 +173,13 @@ export class Simulator {
         return;
       case 'no-deputy-ack': {
         // The leader commits each table at once, as if the deputy had acknowledged it.
-        const push = target.pushDraft as () => void;
-        target.pushDraft = function (this: Record<string, unknown>) {
+        const committer = target.committer as Record<string, unknown>;
+        const push = committer.push as () => void;
+        committer.push = function (this: Record<string, unknown>) {
           push.call(this);
           const inFlight = this.inFlight as { table: TableData } | null;
           if (inFlight !== null)
-            (this.handleTableAck as (m: unknown) => void).call(this, { tv: inFlight.table.version });
+            (this.acknowledged as (v: number) => void).call(this, inFlight.table.version);
         };
         return;
       }
