@@ -90,6 +90,23 @@ describe('limits and bad input', () => {
   });
 });
 
+describe('bounded memory', () => {
+  it('refuses new writes to a partition whose backup is too far behind, and says so', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2, tuning: { maxPendingWrites: 3 } });
+    await sim.start(2);
+    const c = sim.client({ timeoutMs: 400 });
+    await sim.settle(c.put('k0', 'ready'));
+    const backupName = sim.backupOf('k0').address;
+    sim.net.drop = (from, _to, msg) => from === backupName && msg.t === 'replAck';
+    const waiting = [0, 1, 2].map((i) => c.put(`k${i}`, 'v').catch((e: Error) => e));
+    await sim.net.runUntil(() => sim.primaryOf('k0').node.place.replica(0).pendingCount === 3);
+    const refused = await sim.settle(c.put('k9', 'one too many').catch((e: Error) => e));
+    expect(String(refused)).toMatch(/3 writes waiting for its backup/);
+    expect(sim.primaryOf('k0').node.place.replica(0).pendingCount).toBe(3);
+    await sim.settle(Promise.all(waiting));
+  });
+});
+
 describe('no read observes a write before its backup has it', () => {
   it('a read of a key with an unreplicated write waits for the backup', async () => {
     const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });

@@ -82,6 +82,8 @@ export interface PlaceConfig {
   maxOutOfOrder: number;
   /** Messages held while this place fetches a newer table. */
   maxDeferred: number;
+  /** Writes of one partition waiting for its backup; beyond it new writes are refused (retry). */
+  maxPendingWrites: number;
   /** Bytes of keys and values per piece of a whole-partition copy (each piece is one frame). */
   snapshotPieceBytes: number;
 }
@@ -96,6 +98,7 @@ export const DEFAULT_TUNING = {
   maxResultsPerPartition: 4096,
   maxOutOfOrder: 65_536,
   maxDeferred: 10_000,
+  maxPendingWrites: 65_536,
   snapshotPieceBytes: 1024 * 1024,
 } as const;
 
@@ -446,6 +449,16 @@ export class Place {
     }
     const dedupe = m.c + ':' + m.id;
     const seen = rep.remembered(dedupe);
+    if (seen === undefined && rep.pendingCount >= this.config.maxPendingWrites) {
+      // The backup is far behind: bound the memory this partition holds for it.
+      this.replyError(
+        from,
+        m,
+        'unavailable',
+        `partition ${p} has ${rep.pendingCount} writes waiting for its backup; retry`,
+      );
+      return;
+    }
     if (seen !== undefined) {
       const waiter: Waiter = { to: from, id: m.id, outcome: seen.outcome };
       if (seen.pending !== null && rep.isUnreplicated(seen)) rep.parkRetry(seen.pending, waiter);

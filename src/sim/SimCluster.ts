@@ -13,6 +13,8 @@ export interface SimOptions {
   minPlaces?: number;
   limits?: Limits;
   processors?: Record<string, unknown>;
+  /** Overrides of the places' tuning. */
+  tuning?: Partial<PlaceConfig>;
 }
 
 /** A simulated place: its node and its endpoint. */
@@ -47,6 +49,7 @@ export class SimCluster {
       minPlaces: this.options.minPlaces ?? 2,
       limits: this.options.limits ?? DEFAULT_LIMITS,
       processors: processorRegistry(this.options.processors),
+      ...this.options.tuning,
     };
     const transport = this.net.transport(address);
     const node = new PlaceNode(config, transport, this.net.schedulerFor(address));
