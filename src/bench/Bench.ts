@@ -1,5 +1,10 @@
 import hdr from 'hdr-histogram-js';
-import type { StoreClient } from '../client/StoreClient.js';
+/** What bench drives: placestore's client, or an adapter for another store (bench:compare). */
+export interface BenchTarget {
+  put(key: string, value: string): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  compareAndSwap?(key: string, expected: unknown, next: unknown): Promise<boolean>;
+}
 
 export type BenchOp = 'put' | 'get' | 'mixed' | 'cas';
 
@@ -18,7 +23,7 @@ export interface BenchOptions {
 
 /** The JSON line of `placestore bench --json` (CONTRACT.md), plus the error count. */
 export interface BenchResult {
-  target: 'placestore';
+  target: string;
   op: BenchOp;
   clients: number;
   ops: number;
@@ -39,7 +44,11 @@ const MAX_OPS = 200_000_000;
  * requests, each latency recorded in an HDR histogram. mixed is 80% get, 20% put; cas loops swap the
  * value they last set (loops may share keys, so some swaps fail; they count as operations too).
  */
-export async function runBench(client: StoreClient, o: BenchOptions): Promise<BenchResult> {
+export async function runBench(
+  client: BenchTarget,
+  o: BenchOptions,
+  target = 'placestore',
+): Promise<BenchResult> {
   const value = 'x'.repeat(o.valueBytes);
   if (o.op === 'get' || o.op === 'mixed' || o.op === 'cas') await prefill(client, o.keys, value, o);
   const histogram = hdr.build({
@@ -79,6 +88,7 @@ export async function runBench(client: StoreClient, o: BenchOptions): Promise<Be
           case 'cas': {
             const current = casValues.get(key) ?? value;
             const next = `${worker}-${n}`;
+            if (client.compareAndSwap === undefined) throw new Error('this target has no compareAndSwap');
             if (await client.compareAndSwap(key, current, next)) casValues.set(key, next);
             break;
           }
@@ -104,7 +114,7 @@ export async function runBench(client: StoreClient, o: BenchOptions): Promise<Be
   };
   await Promise.all(Array.from({ length: o.clients }, (_, i) => loop(i)));
   const result: BenchResult = {
-    target: 'placestore',
+    target,
     op: o.op,
     clients: o.clients,
     ops,
@@ -120,7 +130,7 @@ export async function runBench(client: StoreClient, o: BenchOptions): Promise<Be
   return result;
 }
 
-async function prefill(client: StoreClient, keys: number, value: string, o: BenchOptions): Promise<void> {
+async function prefill(client: BenchTarget, keys: number, value: string, o: BenchOptions): Promise<void> {
   // Bench keys start out holding `value`, which the cas workers expect.
   const inFlight = Math.max(1, Math.min(256, o.clients * 4));
   let next = 0;
