@@ -416,6 +416,7 @@ ${
 const bars = results.filter((r) => r.clients === 64);
 const max = Math.max(...bars.map((r) => r.ops_per_sec));
 const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 ${40 + bars.length * 34}" font-family="sans-serif" font-size="13">
+<title>ops/s at 64 requests in flight, by store</title>
 <text x="10" y="20" font-weight="bold">ops/s at 64 requests in flight (median of ${RUNS})</text>
 ${bars
   .map((r, i) => {
