@@ -15,6 +15,8 @@ export interface Waiter {
 export interface PendingWrite {
   seq: number;
   waiters: Waiter[];
+  /** What was sent to the backup, kept to send again if the connection to it is lost. */
+  entry: ReplicateEntry;
 }
 
 /** A remembered write result, so a retried request gets its first answer instead of running twice. */
@@ -127,17 +129,7 @@ export class PartitionReplica {
       this.remember(dedupe, { outcome, pending: null });
       return null;
     }
-    if (mode === 'sync') {
-      const write: PendingWrite = { seq: this.seq, waiters: [waiter] };
-      this.pending.push(write);
-      // Re-insert so the map stays ordered by sequence number; acknowledge() relies on it.
-      this.pendingByKey.delete(key);
-      this.pendingByKey.set(key, write);
-      this.remember(dedupe, { outcome, pending: write });
-    } else {
-      this.remember(dedupe, { outcome, pending: null });
-    }
-    return {
+    const entry: ReplicateEntry = {
       t: 'repl',
       tv,
       p: this.id,
@@ -148,6 +140,29 @@ export class PartitionReplica {
       d: dedupe,
       out: outcome,
     };
+    if (mode === 'sync') {
+      const write: PendingWrite = { seq: this.seq, waiters: [waiter], entry };
+      this.pending.push(write);
+      // Re-insert so the map stays ordered by sequence number; acknowledge() relies on it.
+      this.pendingByKey.delete(key);
+      this.pendingByKey.set(key, write);
+      this.remember(dedupe, { outcome, pending: write });
+    } else {
+      this.remember(dedupe, { outcome, pending: null });
+    }
+    return entry;
+  }
+
+  /** Primary: the sequence number of the oldest write its backup has not acknowledged (0 when none). */
+  oldestPendingSeq(): number {
+    return this.pendingHead < this.pending.length ? this.pending[this.pendingHead].seq : 0;
+  }
+
+  /** Primary: the entries the backup has not acknowledged yet, in sequence order. */
+  unacknowledged(): ReplicateEntry[] {
+    const out: ReplicateEntry[] = [];
+    for (let i = this.pendingHead; i < this.pending.length; i++) out.push(this.pending[i].entry);
+    return out;
   }
 
   /** Primary: parks a retried request behind its own still-unreplicated write. */
@@ -218,6 +233,8 @@ export class PartitionReplica {
     this.copying = false;
     this.ackedSeq = this.seq;
     this.copyTarget = null;
+    this.copyInSync = false;
+    this.handoverTo = null;
   }
 
   /** Primary left without any backup: completes every pending write (the partition is degraded). */
@@ -283,6 +300,7 @@ export class PartitionReplica {
     this.seq = 0;
     this.ackedSeq = 0;
     this.copyTarget = null;
+    this.copyInSync = false;
     this.copying = false;
     this.handoverTo = null;
   }

@@ -157,6 +157,10 @@ export class Place {
   private readonly detector: FailureDetector;
   private readonly committer: TableCommitter;
   private readonly copyReportedAt: number[] = [];
+  /** When entries were last sent again to an address whose connection broke. */
+  private readonly lastResendAt = new Map<string, number>();
+  /** Per partition: the oldest unacknowledged write, and since when it has been the oldest. */
+  private readonly stalls: ({ seq: number; since: number } | undefined)[] = [];
 
   constructor(
     private readonly config: PlaceConfig,
@@ -239,6 +243,29 @@ export class Place {
       this.adoptTable(bootstrapTable(me, this.config.partitionCount, this.config.minPlaces));
     } else {
       this.tick();
+    }
+  }
+
+  /**
+   * The connection to address broke, and what was queued on it may be lost: send the backup there
+   * every entry it has not acknowledged again, and restart copies to it that had not caught up.
+   */
+  connectionLost(address: string): void {
+    const member = this.table?.memberAt(address);
+    if (member === undefined || member.state === 'dead' || this.myId === null) return;
+    // A place that is down fails every new connection at once: resend at most once per retry period.
+    const now = this.clock.now();
+    if (now - (this.lastResendAt.get(address) ?? Number.NEGATIVE_INFINITY) < this.config.tableRetryMs) return;
+    this.lastResendAt.set(address, now);
+    const data = this.table!.data;
+    for (const rep of this.replicas) {
+      if (rep.role !== 'primary') continue;
+      const a = data.partitions[rep.id];
+      if (rep.copyTarget === member.id && !(rep.copyInSync && rep.ackedSeq >= rep.copySyncSeq)) {
+        this.startCopy(rep, member.id);
+      } else if (a.backup === member.id || a.target === member.id) {
+        for (const entry of rep.unacknowledged()) this.out.sendTo(address, entry as unknown as Message);
+      }
     }
   }
 
@@ -684,6 +711,29 @@ export class Place {
     }
   }
 
+  /**
+   * Primary: when the oldest unacknowledged write has made no progress for a failure timeout (an
+   * entry or its ack was lost with a broken connection), sends the backup every such entry again.
+   */
+  private resendIfStalled(rep: PartitionReplica, now: number): void {
+    const seq = rep.oldestPendingSeq();
+    const stall = this.stalls[rep.id];
+    if (seq === 0) {
+      this.stalls[rep.id] = undefined;
+      return;
+    }
+    if (stall === undefined || stall.seq !== seq) {
+      this.stalls[rep.id] = { seq, since: now };
+      return;
+    }
+    if (now - stall.since < this.config.failureTimeoutMs) return;
+    stall.since = now;
+    const a = this.table!.data.partitions[rep.id];
+    const address = this.table!.member(a.backup ?? a.target)?.address;
+    if (address === undefined) return;
+    for (const entry of rep.unacknowledged()) this.out.sendTo(address, entry as unknown as Message);
+  }
+
   /** Primary: tells the leader a copy is complete and in sync (again, until the table reflects it). */
   private reportCopy(rep: PartitionReplica, now: number): void {
     if (now - (this.copyReportedAt[rep.id] ?? Number.NEGATIVE_INFINITY) < this.config.tableRetryMs) return;
@@ -698,6 +748,7 @@ export class Place {
   private reportCopies(now: number): void {
     for (const rep of this.replicas) {
       if (rep.role !== 'primary') continue;
+      this.resendIfStalled(rep, now);
       if (rep.copyTarget !== null && rep.copyInSync && rep.ackedSeq >= rep.copySyncSeq)
         this.reportCopy(rep, now);
       if (rep.handoverTo !== null) this.reportHandover(rep, now);

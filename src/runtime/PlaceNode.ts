@@ -26,6 +26,7 @@ export class PlaceNode {
       disconnect: (address) => transport.disconnect(address),
     });
     transport.onMessage((link, msg) => this.onMessage(link, msg));
+    transport.onLinkClosed((link) => this.place.connectionLost(link.remote));
   }
 
   /** Listens, then bootstraps or joins. */
