@@ -387,12 +387,12 @@ development machine (2 cores, Node ${process.versions.node}, loopback). Same dri
 ${SECONDS} s measured after 2 s of warmup, the median of ${RUNS} runs (all runs listed). Redis ${
   execFileSync('redis-server', ['--version'])
     .toString()
-    .match(/v=([\\d.]+)/)?.[1]
+    .match(/v=([\d.]+)/)?.[1]
 } with one replica
 (ioredis, auto-pipelining), etcd ${
   execFileSync('etcd', ['--version'])
     .toString()
-    .match(/Version: ([\\d.]+)/)?.[1]
+    .match(/Version: ([\d.]+)/)?.[1]
 } with 3 members (etcd3 client), placestore with 3 places.
 
 | store | op | in flight | ops/s | p50 µs | p99 µs | runs (ops/s) |
