@@ -235,14 +235,20 @@ export class MemoryNetwork {
     };
   }
 
-  /** Virtual time of the next thing to happen (now, when a task is waiting); Infinity when nothing is due. */
-  nextDue(): number {
-    if (this.soonQueue.length > 0) return this.time;
+  /** The next timer that has not been cancelled (cancelled ones are dropped on the way). */
+  private peekTimer(): Timer | undefined {
     let t = this.timers.peek();
-    while (t !== undefined && t.cancelled) {
+    while (t?.cancelled) {
       this.timers.pop();
       t = this.timers.peek();
     }
+    return t;
+  }
+
+  /** Virtual time of the next thing to happen (now, when a task is waiting); Infinity when nothing is due. */
+  nextDue(): number {
+    if (this.soonQueue.length > 0) return this.time;
+    const t = this.peekTimer();
     const m = this.messages.peek();
     return Math.min(m?.at ?? Number.POSITIVE_INFINITY, t?.at ?? Number.POSITIVE_INFINITY);
   }
@@ -263,11 +269,7 @@ export class MemoryNetwork {
     }
     for (;;) {
       const m = this.messages.peek();
-      let t = this.timers.peek();
-      while (t !== undefined && t.cancelled) {
-        this.timers.pop();
-        t = this.timers.peek();
-      }
+      const t = this.peekTimer();
       const useMessage = m !== undefined && (t === undefined || before(m, t));
       const next: Due | undefined = useMessage ? m : t;
       if (next === undefined || next.at > maxTime) return false;
