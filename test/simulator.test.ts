@@ -46,6 +46,13 @@ describe('deterministic simulation', () => {
     expect(ops).toBeGreaterThan(200_000);
   }, 120_000);
 
+  it('seed 2192: a failed cas retried while its first attempt waits gives one answer, the same for both', async () => {
+    // Found by the 10,000-seed campaign: the retry used to be evaluated afresh and swap, while the first
+    // attempt's "compare failed" reached the client first.
+    const r = await simulateSeed(2192, {});
+    expect(r.failure).toBeNull();
+  });
+
   it('with overlapping failures, every answer is right or the store says it is invalid', async () => {
     const failed: string[] = [];
     let invalid = 0;

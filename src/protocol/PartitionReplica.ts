@@ -110,6 +110,18 @@ export class PartitionReplica {
   }
 
   /**
+   * Primary: remembers the outcome of a request that writes nothing, tied to the key's unreplicated
+   * write when there is one (its answer waits for that write). Returns true when it can be answered now.
+   */
+  decideWithoutWrite(key: string, dedupe: string, outcome: Outcome, waiter: Waiter): boolean {
+    const pending = this.pendingByKey.get(key);
+    this.remember(dedupe, { outcome, pending: pending ?? null });
+    if (pending === undefined) return true;
+    pending.waiters.push(waiter);
+    return false;
+  }
+
+  /**
    * Primary: applies a write locally, numbers it, remembers its outcome, and returns the entry to send
    * to the backup (null when there is no backup: the write is complete at once).
    */

@@ -498,7 +498,7 @@ export class Place {
         return;
       case 'del':
         if (rep.data.has(m.k)) this.write(from, m, rep, null, dedupe, EMPTY_OUTCOME);
-        else this.readLike(from, m, rep, EMPTY_OUTCOME);
+        else this.readLike(from, m, rep, dedupe, EMPTY_OUTCOME);
         return;
       case 'cas': {
         const current = rep.data.get(m.k);
@@ -506,7 +506,7 @@ export class Place {
         const matches =
           expected === null ? current === undefined : current !== undefined && bytesEqual(current, expected);
         if (matches) this.write(from, m, rep, m.v ?? null, dedupe, SWAPPED);
-        else this.readLike(from, m, rep, NOT_SWAPPED);
+        else this.readLike(from, m, rep, dedupe, NOT_SWAPPED);
         return;
       }
       case 'submit':
@@ -542,7 +542,7 @@ export class Place {
     const done: Outcome = { r: result };
     if (value !== null) this.write(from, m, rep, value, dedupe, done);
     else if (outcome.delete === true && current !== undefined) this.write(from, m, rep, null, dedupe, done);
-    else this.readLike(from, m, rep, done);
+    else this.readLike(from, m, rep, dedupe, done);
   }
 
   private write(
@@ -564,9 +564,20 @@ export class Place {
     if (entry !== null) this.out.sendTo(to!, entry as unknown as Message);
   }
 
-  private readLike(from: unknown, m: OpRequest, rep: PartitionReplica, outcome: Outcome): void {
+  /**
+   * A request that changes nothing (a failed cas, deleting an absent key, a processor that only
+   * reads). Its outcome is remembered like a write's, so a retry of it gets the same answer rather
+   * than a new evaluation that might differ from the answer an earlier attempt still delivers.
+   */
+  private readLike(
+    from: unknown,
+    m: OpRequest,
+    rep: PartitionReplica,
+    dedupe: string,
+    outcome: Outcome,
+  ): void {
     const waiter: Waiter = { to: from, id: m.id, outcome };
-    if (rep.readNowOrPark(m.k, waiter)) this.answer(waiter);
+    if (rep.decideWithoutWrite(m.k, dedupe, outcome, waiter)) this.answer(waiter);
   }
 
   private answer(w: Waiter): void {
