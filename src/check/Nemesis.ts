@@ -15,8 +15,8 @@ export interface FaultRecord {
   endNs: number;
 }
 
-/** Waits the given milliseconds. */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits the given milliseconds (real time). */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Injects faults into a local cluster one at a time: SIGKILL of a random place, of the leader or of the

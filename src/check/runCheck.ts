@@ -12,7 +12,7 @@ import {
   type LostWrite,
   type Verdict,
 } from './linearizability.js';
-import { type FaultKind, Nemesis } from './Nemesis.js';
+import { type FaultKind, Nemesis, sleep } from './Nemesis.js';
 import { renderReport } from './report.js';
 import { Workload } from './Workload.js';
 
@@ -62,8 +62,6 @@ export interface CheckRun {
   lost: LostWrite[];
   faultErrors: string[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Longest stretch (ms) with no operation completing successfully, from the start to the end. */
 export function maxUnavailableMs(ops: readonly Operation[], durationNs: number): number {

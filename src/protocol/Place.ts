@@ -264,9 +264,13 @@ export class Place {
       if (rep.copyTarget === member.id && !(rep.copyInSync && rep.ackedSeq >= rep.copySyncSeq)) {
         this.startCopy(rep, member.id);
       } else if (a.backup === member.id || a.target === member.id) {
-        for (const entry of rep.unacknowledged()) this.out.sendTo(address, entry as unknown as Message);
+        this.resendUnacknowledged(rep, address);
       }
     }
+  }
+
+  private resendUnacknowledged(rep: PartitionReplica, address: string): void {
+    for (const entry of rep.unacknowledged()) this.out.sendTo(address, entry as unknown as Message);
   }
 
   /** Drives timers: joins, heartbeats, failure detection, takeover, table pushes, copy reports. */
@@ -741,8 +745,7 @@ export class Place {
     stall.since = now;
     const a = this.table!.data.partitions[rep.id];
     const address = this.table!.member(a.backup ?? a.target)?.address;
-    if (address === undefined) return;
-    for (const entry of rep.unacknowledged()) this.out.sendTo(address, entry as unknown as Message);
+    if (address !== undefined) this.resendUnacknowledged(rep, address);
   }
 
   /** Primary: tells the leader a copy is complete and in sync (again, until the table reflects it). */
