@@ -1,3 +1,4 @@
+import { StoreInvalidError } from '../client/errors.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import { seededRandom } from '../transport/MemoryNetwork.js';
 import type { Fn, HistoryRecorder } from './history.js';
@@ -93,11 +94,13 @@ export class Workload {
         if (f === 'write') known.set(key, input);
         if (f === 'cas') known.set(key, (input as unknown[])[1]);
         if (f === 'delete') known.set(key, null);
-      } catch {
+      } catch (err) {
         // Unknown outcome (timeout, lost connection, store invalid): the process never reappears.
         this.recorder.record(process, 'info', f, key, input);
         this.stats.info++;
         process = this.nextProcess++;
+        // An invalid store fails every later call at once: more of them would only pad the history.
+        if (err instanceof StoreInvalidError) return;
       }
     }
   }

@@ -61,6 +61,10 @@ export class PartitionReplica {
   private pendingHead = 0;
   private readonly pendingByKey = new Map<string, PendingWrite>();
   private readonly outOfOrder = new Map<number, ReplicateEntry>();
+  /** Backup: entries held until the ones before them arrive. */
+  get bufferedCount(): number {
+    return this.outOfOrder.size;
+  }
   /** Primary: the place a whole-partition copy goes to, and the sequence number the snapshot holds. */
   copyTarget: number | null = null;
   copySeq = 0;

@@ -909,6 +909,10 @@ export class Place {
     }
     if (deputy === undefined) return;
     if (this.peersAgreeing.has(deputy.id)) return;
+    // Silence from everyone says more about this place (cut off, its output stalled) than about the
+    // store: judge the store lost only once some other member has answered.
+    const othersBesideDeputy = others.filter((m) => m.id !== deputy.id).length;
+    if (othersBesideDeputy > 0 && this.peersAgreeing.size === 0) return;
     if (now - this.suspectLeaderSince > this.config.failureTimeoutMs * 2) {
       this.becomeInvalid(`leader ${leader.id} and deputy ${deputy.id} were lost together`);
     }

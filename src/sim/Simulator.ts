@@ -36,6 +36,8 @@ export interface SimConfig {
   prefillKeys: number;
   /** Bytes per snapshot piece (small, so that copies overlap with writes). */
   snapshotPieceBytes: number;
+  /** Connections may stall (off: the fault mix of earlier versions, for replaying their seeds). */
+  stalls: boolean;
   defect?: Defect;
   /** Receives every trace line (deliveries, faults, operations), in order. */
   trace?: (line: string) => void;
@@ -65,6 +67,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'seed'> = {
   copy: 'shared',
   prefillKeys: 1000,
   snapshotPieceBytes: 128,
+  stalls: true,
 };
 
 const TIMEOUT_MS = DEFAULT_TUNING.failureTimeoutMs;
@@ -91,6 +94,8 @@ export class Simulator {
   private failure: string | null = null;
   private faults = 0;
   private nextAddress = 0;
+  /** When the last stalled connection delivers again. */
+  private stallEndMs = 0;
   private steps = 0;
   /** (partition:epoch) -> the place seen acting as its primary. */
   private readonly primaries = new Map<number, number>();
@@ -110,8 +115,14 @@ export class Simulator {
     this.random = seededRandom(config.seed ^ 0x9e3779b9);
     this.recorder = new HistoryRecorder(() => Math.round(this.net.now * 1e6));
     const trace = config.trace;
+    this.net.onDeliver = (from, to, msg) => {
+      trace?.(`${this.stamp()} ${from} -> ${to} ${describe(msg)}`);
+      if (msg.t === 'repl') this.beforeReplicate(to, msg);
+    };
+    this.net.onDelivered = (to, msg) => {
+      if (msg.t === 'repl') this.afterReplicate(to, msg);
+    };
     if (trace !== undefined) {
-      this.net.onDeliver = (from, to, msg) => trace(`${this.stamp()} ${from} -> ${to} ${describe(msg)}`);
       this.recorder.onRecord = (e: HistoryEvent) =>
         trace(`${this.stamp()} op p${e.process} ${e.type} ${e.f} ${e.key} ${JSON.stringify(e.value)}`);
     }
@@ -213,6 +224,30 @@ export class Simulator {
     }
     const live = new Set(t.members.filter((m) => m.state !== 'dead').map((m) => m.id));
     return t.partitions.every((a) => a.state === 'ok' && live.has(a.primary!) && live.has(a.backup!));
+  }
+
+  /** A backup's state as an entry of an older epoch reaches it, to see that the entry changed nothing. */
+  private staleProbe: { seq: number; buffered: number } | null = null;
+
+  private beforeReplicate(to: string, msg: WireMessage): void {
+    this.staleProbe = null;
+    const rep = this.places.find((p) => p.address === to)?.node.place.replica(msg.p as number);
+    if (rep !== undefined && rep.role === 'backup' && (msg.e as number) < rep.epoch) {
+      this.staleProbe = { seq: rep.seq, buffered: rep.bufferedCount };
+    }
+  }
+
+  /** A backup ignores updates from an older epoch: neither applies nor keeps them for later. */
+  private afterReplicate(to: string, msg: WireMessage): void {
+    const probe = this.staleProbe;
+    if (probe === null) return;
+    this.staleProbe = null;
+    const rep = this.places.find((p) => p.address === to)?.node.place.replica(msg.p as number);
+    if (rep !== undefined && (rep.seq !== probe.seq || rep.bufferedCount > probe.buffered)) {
+      this.fail(
+        `backup ${to} took entry s${msg.s} of partition ${msg.p} from epoch ${msg.e}, older than its own`,
+      );
+    }
   }
 
   /** Invariants that must hold at every moment; checked every few steps as the run goes. */
@@ -327,7 +362,7 @@ export class Simulator {
       const deputyId = t?.members.find((m) => m.id > (leaderId ?? -1) && m.state !== 'dead')?.id;
       const p = this.pickLive((x) => x.node.place.id === deputyId);
       if (p !== undefined) this.crash(p, 'deputy');
-    } else {
+    } else if (r < 0.85 || !this.config.stalls) {
       const p = this.pickLive();
       if (p === undefined) return;
       const ms = TIMEOUT_MS * (1.5 + this.random() * 2.5);
@@ -339,6 +374,9 @@ export class Simulator {
         this.net.resume(p.address);
         this.log(`RESUME ${p.address}`);
       });
+      return;
+    } else {
+      this.injectStall();
       return;
     }
     // A dead place is replaced by a new spare, a little later.
@@ -352,13 +390,34 @@ export class Simulator {
     });
   }
 
+  /**
+   * A connection stalls for a while (TCP backing off after lost packets), then delivers in order: either
+   * everything one place sends, or one link. In normal mode the stall stays below the failure timeout:
+   * a place cut off for longer while it runs on is a network partition, beyond the failure model, so
+   * only catastrophe mode has those (where giving up as invalid is an acceptable outcome).
+   */
+  private injectStall(): void {
+    const p = this.pickLive();
+    if (p === undefined) return;
+    const long = this.config.mode === 'catastrophe' && this.random() < 0.5;
+    const ms = TIMEOUT_MS * (long ? 1.5 + this.random() * 2.5 : 0.2 + this.random() * 0.7);
+    const peers = this.live().filter((x) => x !== p);
+    const to =
+      this.random() < 0.5 || peers.length === 0 ? null : peers[Math.floor(this.random() * peers.length)];
+    this.stallEndMs = this.net.now + ms;
+    this.net.stall(p.address, to?.address ?? null, this.stallEndMs);
+    this.faults++;
+    this.log(`STALL ${p.address} -> ${to?.address ?? 'all'} for ${ms.toFixed(0)} ms`);
+  }
+
   /** Schedules faults: every few seconds, once the cluster is repaired (normal) or whenever (catastrophe). */
   private scheduleFaults(untilMs: number): void {
     const next = () => {
       const delay = 1000 + this.random() * 3000;
       this.net.scheduler.after(delay, () => {
         if (this.net.now > untilMs - 3000 || this.failure !== null) return;
-        const anyPaused = this.live().some((p) => this.net.isPaused(p.address));
+        const anyPaused =
+          this.live().some((p) => this.net.isPaused(p.address)) || this.net.now < this.stallEndMs;
         if (
           this.config.mode === 'catastrophe' ||
           (!anyPaused && this.repaired() && this.live().length >= this.config.places + 1)

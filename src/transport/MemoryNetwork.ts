@@ -112,6 +112,8 @@ export class MemoryNetwork {
   private readonly held = new Map<string, InFlight[]>();
   /** Timers that came due while their owner was paused. */
   private heldTimers: Timer[] = [];
+  /** Sender endpoint (or "from>to" link) -> virtual time until which what it sends does not arrive. */
+  private readonly stalls = new Map<string, number>();
   private seq = 0;
   private time = 0;
   private readonly random: () => number;
@@ -121,6 +123,8 @@ export class MemoryNetwork {
   drop: (from: string, to: string, msg: WireMessage) => boolean = () => false;
   /** Called with every delivered message (tracing). */
   onDeliver: ((from: string, to: string, msg: WireMessage) => void) | null = null;
+  /** Called right after the receiver handled a delivered message (invariant probes). */
+  onDelivered: ((to: string, msg: WireMessage) => void) | null = null;
   latency: Latency = { minMs: 0, maxMs: 0 };
   /** Who the last step ran for: the endpoint a message went to, or a timer's owner (null: unowned). */
   lastStepFor: string | null = null;
@@ -173,6 +177,26 @@ export class MemoryNetwork {
     this.releaseTimers();
   }
 
+  /**
+   * Simulates a stalled connection (TCP backing off after lost packets): until untilMs, what from sends
+   * to to (to every peer when to is null) does not arrive; then it arrives in order.
+   */
+  stall(from: string, to: string | null, untilMs: number): void {
+    this.stalls.set(to === null ? from : `${from}>${to}`, untilMs);
+  }
+
+  private stalledUntil(from: string, to: string): number {
+    const all = this.stalls.get(from) ?? 0;
+    const link = this.stalls.get(`${from}>${to}`) ?? 0;
+    const until = Math.max(all, link);
+    if (until <= this.time) {
+      this.stalls.delete(from);
+      this.stalls.delete(`${from}>${to}`);
+      return 0;
+    }
+    return until;
+  }
+
   /** True while the endpoint is paused. */
   isPaused(name: string): boolean {
     return this.paused.has(name);
@@ -212,6 +236,7 @@ export class MemoryNetwork {
     const spread = maxMs > minMs ? this.random() * (maxMs - minMs) : 0;
     const step = this.latency.stepMs ?? 0;
     let at = this.time + minMs + (step > 0 ? Math.floor(spread / step) * step : spread);
+    if (this.stalls.size > 0) at = Math.max(at, this.stalledUntil(via.peer.owner.name, to.name));
     if (this.reorder) at = this.time + this.random();
     else at = Math.max(at, via.lastArrival);
     via.lastArrival = at;
@@ -289,6 +314,7 @@ export class MemoryNetwork {
         this.lastStepFor = msg.to.name;
         this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
         msg.to.deliver(msg.via, decoded);
+        this.onDelivered?.(msg.to.name, decoded);
         return true;
       }
       const timer = this.timers.pop()!;
