@@ -72,10 +72,24 @@ describe('exactly-once retries', () => {
     const c = sim.client();
     await sim.settle(c.compareAndSwap('k', undefined, 'v'));
     const backup = sim.backupOf('k').node.place.replica(0);
-    const remembered = [...Array(3).keys()]
-      .map((i) => backup.remembered(`${c.clientId}:${i}`))
-      .filter(Boolean);
+    const remembered = [...Array(3).keys()].map((i) => backup.remembered(c.clientId, i)).filter(Boolean);
     expect(remembered).toHaveLength(1);
     expect(remembered[0]!.outcome).toEqual({ ok: true });
+  });
+
+  it('outcomes a client will never ask for again are forgotten, on the primary and the backup', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    const c = sim.client();
+    // 500 writes, 10 at a time: each request tells the places which ids the client no longer retries.
+    for (let round = 0; round < 50; round++) {
+      await sim.settle(Promise.all(Array.from({ length: 10 }, (_, i) => c.put(`k${i}`, round))));
+    }
+    const primary = sim.primaryOf('k0').node.place.replica(0);
+    const backup = sim.backupOf('k0').node.place.replica(0);
+    expect(primary.rememberedCount).toBeLessThanOrEqual(10);
+    expect(backup.rememberedCount).toBeLessThanOrEqual(10);
+    expect(primary.rememberedCount).toBeGreaterThan(0);
+    expect(await sim.settle(c.get('k3'))).toBe(49);
   });
 });

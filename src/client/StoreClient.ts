@@ -229,7 +229,12 @@ export class StoreClient {
     p.link = link;
     p.attemptDeadline = this.options.scheduler.now() + this.attemptTimeoutMs;
     p.target = p.kind === 'op' ? null : target;
-    if (p.kind === 'op' && WRITES.has((p.msg as OpRequest).o)) p.sent = true;
+    if (p.kind === 'op') {
+      const op = p.msg as OpRequest;
+      if (WRITES.has(op.o)) p.sent = true;
+      // Ids below the oldest request still pending are never retried: places may forget their outcomes.
+      op.lo = this.pending.keys().next().value as number;
+    }
     try {
       link.send(p.msg as unknown as WireMessage);
     } catch (err) {

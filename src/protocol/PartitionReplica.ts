@@ -34,10 +34,24 @@ export type ReplicaRole = 'primary' | 'backup' | 'none';
  */
 export type WriteMode = 'sync' | 'async' | 'alone';
 
-/** One piece of a whole-partition snapshot: keys and values, then remembered results, flattened. */
+/** One piece of a whole-partition snapshot: keys and values, then remembered results (client, id, outcome), flattened. */
 export interface SnapshotPiece {
   kv: (string | Uint8Array)[];
-  rs: (string | Outcome)[];
+  rs: (string | number | Outcome)[];
+}
+
+/**
+ * Values are kept as one-byte strings holding their MessagePack bytes (latin1 maps bytes 1:1): about
+ * half the memory of a Uint8Array each, which carries an object and a backing store of its own.
+ */
+function stored(bytes: Uint8Array): string {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return buf.toString('latin1');
+}
+
+/** The bytes of a stored value. */
+export function storedBytes(value: string): Uint8Array {
+  return Buffer.from(value, 'latin1');
 }
 
 /** What the backup did with a replicated entry. */
@@ -51,12 +65,20 @@ export type BackupVerdict = 'applied' | 'buffered' | 'duplicate' | 'stale-epoch'
 export class PartitionReplica {
   role: ReplicaRole = 'none';
   epoch = 0;
-  readonly data = new Map<string, Uint8Array>();
+  /** Key -> the value's MessagePack bytes as a one-byte string (see stored()). */
+  readonly data = new Map<string, string>();
   /** Primary: last sequence number assigned. Backup: last sequence number applied in order. */
   seq = 0;
   /** Primary: highest sequence number the backup acknowledged. */
   ackedSeq = 0;
-  private readonly results = new Map<string, RememberedResult>();
+  /**
+   * Per client, the outcomes of its recent requests by id, for exactly-once retries; clients in
+   * least-recently-used order. A client says which ids it will never retry (below its `lo`), so a
+   * session holds about its requests in flight; maxResults bounds them all.
+   */
+  private readonly sessions = new Map<string, Map<number, RememberedResult>>();
+  private lastClient: string | null = null;
+  private resultCount = 0;
   private readonly pending: PendingWrite[] = [];
   private pendingHead = 0;
   private readonly pendingByKey = new Map<string, PendingWrite>();
@@ -92,9 +114,41 @@ export class PartitionReplica {
     return this.pending.length - this.pendingHead;
   }
 
-  /** Returns the remembered outcome of a write, or undefined when this request was never seen. */
-  remembered(dedupe: string): RememberedResult | undefined {
-    return this.results.get(dedupe);
+  /** Returns the remembered outcome of a request, or undefined when it was never seen. */
+  remembered(client: string, id: number): RememberedResult | undefined {
+    return this.sessions.get(client)?.get(id);
+  }
+
+  /** How many request outcomes this partition remembers, across all clients. */
+  get rememberedCount(): number {
+    return this.resultCount;
+  }
+
+  /** Forgets the outcomes of client's requests below lo: the client will never retry those. */
+  forgetBelow(client: string, lo: number | undefined): void {
+    if (lo === undefined) return;
+    const session = this.sessions.get(client);
+    if (session === undefined) return;
+    for (const id of session.keys()) {
+      if (id < lo) {
+        session.delete(id);
+        this.resultCount--;
+      }
+    }
+    if (session.size === 0) this.dropSession(client);
+  }
+
+  /** The value of key as MessagePack bytes, or undefined. */
+  value(key: string): Uint8Array | undefined {
+    const v = this.data.get(key);
+    return v === undefined ? undefined : storedBytes(v);
+  }
+
+  /** True when key holds exactly these bytes (null: when key is absent). */
+  holds(key: string, expected: Uint8Array | null): boolean {
+    const v = this.data.get(key);
+    if (expected === null) return v === undefined;
+    return v !== undefined && v.length === expected.byteLength && v === stored(expected);
   }
 
   /** Primary: true while a remembered write is not yet acknowledged by the backup. */
@@ -117,9 +171,9 @@ export class PartitionReplica {
    * Primary: remembers the outcome of a request that writes nothing, tied to the key's unreplicated
    * write when there is one (its answer waits for that write). Returns true when it can be answered now.
    */
-  decideWithoutWrite(key: string, dedupe: string, outcome: Outcome, waiter: Waiter): boolean {
+  decideWithoutWrite(key: string, client: string, id: number, outcome: Outcome, waiter: Waiter): boolean {
     const pending = this.pendingByKey.get(key);
-    this.remember(dedupe, { outcome, pending: pending ?? null });
+    this.remember(client, id, { outcome, pending: pending ?? null });
     if (pending === undefined) return true;
     pending.waiters.push(waiter);
     return false;
@@ -132,7 +186,9 @@ export class PartitionReplica {
   primaryWrite(
     key: string,
     value: Uint8Array | null,
-    dedupe: string,
+    client: string,
+    id: number,
+    lo: number | undefined,
     outcome: Outcome,
     waiter: Waiter,
     mode: WriteMode,
@@ -142,7 +198,7 @@ export class PartitionReplica {
     this.apply(key, value);
     if (mode === 'alone') {
       this.ackedSeq = this.seq;
-      this.remember(dedupe, { outcome, pending: null });
+      this.remember(client, id, { outcome, pending: null });
       return null;
     }
     const entry: ReplicateEntry = {
@@ -153,7 +209,9 @@ export class PartitionReplica {
       s: this.seq,
       k: key,
       v: value,
-      d: dedupe,
+      c: client,
+      i: id,
+      lo: lo ?? 0,
       out: outcome,
     };
     if (mode === 'sync') {
@@ -162,9 +220,9 @@ export class PartitionReplica {
       // Re-insert so the map stays ordered by sequence number; acknowledge() relies on it.
       this.pendingByKey.delete(key);
       this.pendingByKey.set(key, write);
-      this.remember(dedupe, { outcome, pending: write });
+      this.remember(client, id, { outcome, pending: write });
     } else {
-      this.remember(dedupe, { outcome, pending: null });
+      this.remember(client, id, { outcome, pending: null });
     }
     return entry;
   }
@@ -261,7 +319,7 @@ export class PartitionReplica {
   /** Target of a copy: drops what it held and waits for a snapshot (replication already buffered stays). */
   beginCopy(): void {
     this.data.clear();
-    this.results.clear();
+    this.clearSessions();
     this.seq = 0;
     this.copying = true;
   }
@@ -272,7 +330,7 @@ export class PartitionReplica {
     let kv: (string | Uint8Array)[] = [];
     let bytes = 0;
     for (const [k, v] of this.data) {
-      kv.push(k, v);
+      kv.push(k, storedBytes(v));
       bytes += k.length * 3 + v.length + 16;
       if (bytes >= maxBytes) {
         pieces.push({ kv, rs: [] });
@@ -280,17 +338,20 @@ export class PartitionReplica {
         bytes = 0;
       }
     }
-    const rs: (string | Outcome)[] = [];
-    for (const [d, r] of this.results) rs.push(d, r.outcome);
+    const rs: (string | number | Outcome)[] = [];
+    for (const [client, session] of this.sessions) {
+      for (const [id, r] of session) rs.push(client, id, r.outcome);
+    }
     pieces.push({ kv, rs });
     return pieces;
   }
 
   /** Target of a copy: applies one snapshot chunk. */
-  applySnapshotChunk(kv: readonly (string | Uint8Array)[], rs: readonly (string | Outcome)[]): void {
-    for (let i = 0; i + 1 < kv.length; i += 2) this.data.set(kv[i] as string, kv[i + 1] as Uint8Array);
-    for (let i = 0; i + 1 < rs.length; i += 2) {
-      this.remember(rs[i] as string, { outcome: rs[i + 1] as Outcome, pending: null });
+  applySnapshotChunk(kv: readonly (string | Uint8Array)[], rs: readonly (string | number | Outcome)[]): void {
+    for (let i = 0; i + 1 < kv.length; i += 2)
+      this.data.set(kv[i] as string, stored(kv[i + 1] as Uint8Array));
+    for (let i = 0; i + 2 < rs.length; i += 3) {
+      this.remember(rs[i] as string, rs[i + 1] as number, { outcome: rs[i + 2] as Outcome, pending: null });
     }
   }
 
@@ -308,7 +369,7 @@ export class PartitionReplica {
     this.role = 'none';
     this.epoch = 0;
     this.data.clear();
-    this.results.clear();
+    this.clearSessions();
     this.outOfOrder.clear();
     this.pending.length = 0;
     this.pendingHead = 0;
@@ -328,21 +389,51 @@ export class PartitionReplica {
     );
     this.seq = entry.s;
     this.apply(entry.k, entry.v);
-    if (entry.d !== undefined && entry.out !== undefined)
-      this.remember(entry.d, { outcome: entry.out, pending: null });
+    if (entry.c !== undefined && entry.i !== undefined && entry.out !== undefined) {
+      this.forgetBelow(entry.c, entry.lo);
+      this.remember(entry.c, entry.i, { outcome: entry.out, pending: null });
+    }
   }
 
   private apply(key: string, value: Uint8Array | null): void {
     if (value === null) this.data.delete(key);
-    else this.data.set(key, value);
+    else this.data.set(key, stored(value));
   }
 
-  private remember(dedupe: string, result: RememberedResult): void {
-    this.results.delete(dedupe);
-    this.results.set(dedupe, result);
-    if (this.results.size > this.maxResults) {
-      const oldest = this.results.keys().next().value as string;
-      this.results.delete(oldest);
+  private remember(client: string, id: number, result: RememberedResult): void {
+    let session = this.sessions.get(client);
+    if (session === undefined) {
+      session = new Map();
+      this.sessions.set(client, session);
+    } else if (client !== this.lastClient) {
+      // Move to the most recently used end.
+      this.sessions.delete(client);
+      this.sessions.set(client, session);
     }
+    this.lastClient = client;
+    if (!session.has(id)) this.resultCount++;
+    session.set(id, result);
+    for (let n = 0; this.resultCount > this.maxResults && n < 16; n++) {
+      // Past the bound: forget the oldest outcome of the least recently used client.
+      const [oldClient, oldSession] = this.sessions.entries().next().value as [
+        string,
+        Map<number, RememberedResult>,
+      ];
+      const oldest = oldSession.keys().next().value as number;
+      oldSession.delete(oldest);
+      this.resultCount--;
+      if (oldSession.size === 0) this.dropSession(oldClient);
+    }
+  }
+
+  private dropSession(client: string): void {
+    this.sessions.delete(client);
+    if (this.lastClient === client) this.lastClient = null;
+  }
+
+  private clearSessions(): void {
+    this.sessions.clear();
+    this.lastClient = null;
+    this.resultCount = 0;
   }
 }

@@ -474,12 +474,12 @@ export class Place {
       return;
     }
     if (m.o === 'get') {
-      const waiter: Waiter = { to: from, id: m.id, outcome: null, value: rep.data.get(m.k) ?? null };
+      const waiter: Waiter = { to: from, id: m.id, outcome: null, value: rep.value(m.k) ?? null };
       if (rep.readNowOrPark(m.k, waiter)) this.answer(waiter);
       return;
     }
-    const dedupe = m.c + ':' + m.id;
-    const seen = rep.remembered(dedupe);
+    rep.forgetBelow(m.c, m.lo);
+    const seen = rep.remembered(m.c, m.id);
     if (seen === undefined && rep.pendingCount >= this.config.maxPendingWrites) {
       // The backup is far behind: bound the memory this partition holds for it.
       this.replyError(
@@ -498,30 +498,25 @@ export class Place {
     }
     switch (m.o) {
       case 'put':
-        this.write(from, m, rep, m.v ?? null, dedupe, EMPTY_OUTCOME);
+        this.write(from, m, rep, m.v ?? null, EMPTY_OUTCOME);
         return;
       case 'del':
-        if (rep.data.has(m.k)) this.write(from, m, rep, null, dedupe, EMPTY_OUTCOME);
-        else this.readLike(from, m, rep, dedupe, EMPTY_OUTCOME);
+        if (rep.data.has(m.k)) this.write(from, m, rep, null, EMPTY_OUTCOME);
+        else this.readLike(from, m, rep, EMPTY_OUTCOME);
         return;
-      case 'cas': {
-        const current = rep.data.get(m.k);
-        const expected = m.x ?? null;
-        const matches =
-          expected === null ? current === undefined : current !== undefined && bytesEqual(current, expected);
-        if (matches) this.write(from, m, rep, m.v ?? null, dedupe, SWAPPED);
-        else this.readLike(from, m, rep, dedupe, NOT_SWAPPED);
+      case 'cas':
+        if (rep.holds(m.k, m.x ?? null)) this.write(from, m, rep, m.v ?? null, SWAPPED);
+        else this.readLike(from, m, rep, NOT_SWAPPED);
         return;
-      }
       case 'submit':
-        this.submit(from, m, rep, dedupe);
+        this.submit(from, m, rep);
         return;
     }
   }
 
-  private submit(from: unknown, m: OpRequest, rep: PartitionReplica, dedupe: string): void {
+  private submit(from: unknown, m: OpRequest, rep: PartitionReplica): void {
     const processor = this.config.processors.get(m.p!)!;
-    const current = rep.data.get(m.k);
+    const current = rep.value(m.k);
     let outcome: ProcessorOutcome;
     let value: Uint8Array | null = null;
     let result: Uint8Array;
@@ -544,9 +539,9 @@ export class Place {
       return;
     }
     const done: Outcome = { r: result };
-    if (value !== null) this.write(from, m, rep, value, dedupe, done);
-    else if (outcome.delete === true && current !== undefined) this.write(from, m, rep, null, dedupe, done);
-    else this.readLike(from, m, rep, dedupe, done);
+    if (value !== null) this.write(from, m, rep, value, done);
+    else if (outcome.delete === true && current !== undefined) this.write(from, m, rep, null, done);
+    else this.readLike(from, m, rep, done);
   }
 
   private write(
@@ -554,7 +549,6 @@ export class Place {
     m: OpRequest,
     rep: PartitionReplica,
     value: Uint8Array | null,
-    dedupe: string,
     outcome: Outcome,
   ): void {
     const table = this.table!;
@@ -563,7 +557,7 @@ export class Place {
     const to = table.member(a.backup ?? a.target)?.address ?? null;
     const mode: WriteMode = to === null ? 'alone' : a.backup !== null || rep.copyInSync ? 'sync' : 'async';
     const waiter: Waiter = { to: from, id: m.id, outcome };
-    const entry = rep.primaryWrite(m.k, value, dedupe, outcome, waiter, mode, this.version);
+    const entry = rep.primaryWrite(m.k, value, m.c, m.id, m.lo, outcome, waiter, mode, this.version);
     if (mode !== 'sync') this.answer(waiter);
     if (entry !== null) this.out.sendTo(to!, entry as unknown as Message);
   }
@@ -573,15 +567,9 @@ export class Place {
    * reads). Its outcome is remembered like a write's, so a retry of it gets the same answer rather
    * than a new evaluation that might differ from the answer an earlier attempt still delivers.
    */
-  private readLike(
-    from: unknown,
-    m: OpRequest,
-    rep: PartitionReplica,
-    dedupe: string,
-    outcome: Outcome,
-  ): void {
+  private readLike(from: unknown, m: OpRequest, rep: PartitionReplica, outcome: Outcome): void {
     const waiter: Waiter = { to: from, id: m.id, outcome };
-    if (rep.decideWithoutWrite(m.k, dedupe, outcome, waiter)) this.answer(waiter);
+    if (rep.decideWithoutWrite(m.k, m.c, m.id, outcome, waiter)) this.answer(waiter);
   }
 
   private answer(w: Waiter): void {
@@ -1269,11 +1257,6 @@ export class Place {
     if (typeof id === 'number') err.id = id;
     this.out.reply(to, err as unknown as Message);
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  return Buffer.compare(a, b) === 0;
 }
 
 function isTableData(x: unknown): x is TableData {

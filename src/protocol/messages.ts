@@ -10,6 +10,8 @@ export interface OpRequest {
   id: number;
   /** Client id. */
   c: string;
+  /** The client's lowest request id still in flight: it never retries a lower one. */
+  lo?: number;
   /** Sender's table version. */
   tv: number;
   o: OpCode;
@@ -73,8 +75,11 @@ export interface ReplicateEntry {
   k: string;
   /** New value bytes; null deletes the key. */
   v: Uint8Array | null;
-  /** Exactly-once key of the client request, and the outcome to return on a retry. */
-  d?: string;
+  /** The client request (client id, request id) for exactly-once retries, and its outcome. */
+  c?: string;
+  i?: number;
+  /** The client's lowest request id still in flight: outcomes of lower ones can be forgotten. */
+  lo?: number;
   out?: Outcome;
 }
 
@@ -185,7 +190,7 @@ export interface SnapshotChunk {
   /** Keys and values, flattened: [key, value, key, value, ...]. */
   kv: (string | Uint8Array)[];
   /** Remembered results, flattened: [dedupe, outcome, ...]. */
-  rs: (string | Outcome)[];
+  rs: (string | number | Outcome)[];
 }
 
 /** Primary to leader: the copy of a partition to `to` is complete and in sync. */

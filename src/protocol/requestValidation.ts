@@ -13,6 +13,8 @@ export function validateOp(
   if (typeof m.id !== 'number' || !Number.isSafeInteger(m.id))
     return ['bad_request', "request 'id' must be an integer"];
   if (typeof m.c !== 'string') return ['bad_request', "request 'c' (client id) must be a string"];
+  if (m.lo !== undefined && !Number.isSafeInteger(m.lo))
+    return ['bad_request', "request 'lo' (lowest request id in flight) must be an integer"];
   if (typeof m.tv !== 'number') return ['bad_request', "request 'tv' (table version) must be a number"];
   if (!OP_CODES.has(m.o)) return ['unknown_command', `unknown operation '${String(m.o)}'`];
   if (typeof m.k !== 'string') return ['bad_request', 'key must be a string'];

@@ -322,7 +322,7 @@ export class Simulator {
     }
     for (const [k, v] of rep.data) {
       const w = b.data.get(k);
-      if (w === undefined || Buffer.compare(w, v) !== 0) {
+      if (w !== v) {
         this.fail(
           `backup ${partner} of partition ${partition} differs from its primary on key ${k} at seq ${b.seq}`,
         );
