@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
-import type { ClusterStatus, ErrorReply, OpCode, OpRequest, OpResult } from '../protocol/messages.js';
+import type { ClusterStatus, ErrorReply, OpCode, OpRequest } from '../protocol/messages.js';
 import { PartitionTable, type TableData } from '../protocol/PartitionTable.js';
 import type { Scheduler } from '../runtime/Scheduler.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../transport/FrameCodec.js';
@@ -21,12 +21,16 @@ export interface ClientOptions {
 
 type Kind = 'op' | 'status';
 
+/** What a call resolves with, taken from its reply (so a call costs one promise, not two). */
+type Answer = 'reply' | 'nothing' | 'value' | 'ok' | 'result';
+
 interface Pending {
   kind: Kind;
   msg: OpRequest | { t: 'status'; id: number; tv: number };
   key: string;
+  answer: Answer;
   deadline: number;
-  resolve: (reply: WireMessage) => void;
+  resolve: (answer: unknown) => void;
   reject: (err: Error) => void;
   link: Link | null;
   target: string | null;
@@ -100,46 +104,86 @@ export class StoreClient {
   }
 
   /** Returns the value of key, or undefined when it is absent. */
-  async get(key: string): Promise<unknown> {
-    const res = await this.op('get', key);
-    return res.v === null || res.v === undefined ? undefined : packr.unpack(res.v);
+  get(key: string): Promise<unknown> {
+    if (typeof key !== 'string') return badKey();
+    return this.request(
+      'op',
+      key,
+      { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'get', k: key },
+      'value',
+    );
   }
 
   /** Stores value under key once the backup has it. */
-  async put(key: string, value: unknown): Promise<void> {
-    if (value === undefined) throw new RequestError('bad_request', 'put: value is undefined (use delete)');
-    await this.op('put', key, { v: this.encode(value, 'value') });
+  put(key: string, value: unknown): Promise<void> {
+    if (typeof key !== 'string') return badKey();
+    if (value === undefined)
+      return Promise.reject(new RequestError('bad_request', 'put: value is undefined (use delete)'));
+    let v: Uint8Array;
+    try {
+      v = this.encode(value, 'value');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'put', k: key, v };
+    return this.request('op', key, msg, 'nothing') as Promise<void>;
   }
 
   /** Sets key to next only if its value equals expected (undefined: only if absent); returns whether it did. */
-  async compareAndSwap(key: string, expected: unknown, next: unknown): Promise<boolean> {
-    const res = await this.op('cas', key, {
-      x: expected === undefined ? null : this.encode(expected, 'expected value'),
-      v: next === undefined ? null : this.encode(next, 'new value'),
-    });
-    return res.ok === true;
+  compareAndSwap(key: string, expected: unknown, next: unknown): Promise<boolean> {
+    if (typeof key !== 'string') return badKey();
+    let x: Uint8Array | null;
+    let v: Uint8Array | null;
+    try {
+      x = expected === undefined ? null : this.encode(expected, 'expected value');
+      v = next === undefined ? null : this.encode(next, 'new value');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'cas', k: key, x, v };
+    return this.request('op', key, msg, 'ok') as Promise<boolean>;
   }
 
   /** Removes key (a no-op when it is absent). */
-  async delete(key: string): Promise<void> {
-    await this.op('del', key);
+  delete(key: string): Promise<void> {
+    if (typeof key !== 'string') return badKey();
+    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'del', k: key };
+    return this.request('op', key, msg, 'nothing') as Promise<void>;
   }
 
   /** Runs the named processor at key's primary and returns its result. */
-  async submitToKey(key: string, processor: string, arg?: unknown): Promise<unknown> {
+  submitToKey(key: string, processor: string, arg?: unknown): Promise<unknown> {
+    if (typeof key !== 'string') return badKey();
     if (typeof processor !== 'string' || processor.length === 0) {
-      throw new RequestError('bad_request', 'submitToKey: processor name must be a non-empty string');
+      return Promise.reject(
+        new RequestError('bad_request', 'submitToKey: processor name must be a non-empty string'),
+      );
     }
-    const res = await this.op('submit', key, {
+    const msg: OpRequest = {
+      t: 'op',
+      id: this.nextId++,
+      c: this.clientId,
+      tv: 0,
+      o: 'submit',
+      k: key,
       p: processor,
-      ...(arg === undefined ? {} : { a: this.encode(arg, 'processor argument') }),
-    });
-    return res.r === undefined ? undefined : packr.unpack(res.r);
+    };
+    try {
+      if (arg !== undefined) msg.a = this.encode(arg, 'processor argument');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.request('op', key, msg, 'result');
   }
 
   /** Asks the leader for the cluster's status. */
   async status(): Promise<ClusterStatus> {
-    const reply = await this.request('status', '', { t: 'status', id: this.nextId++, tv: 0 });
+    const reply = (await this.request(
+      'status',
+      '',
+      { t: 'status', id: this.nextId++, tv: 0 },
+      'reply',
+    )) as WireMessage;
     return reply.status as ClusterStatus;
   }
 
@@ -172,20 +216,14 @@ export class StoreClient {
     return bytes;
   }
 
-  private op(o: OpCode, key: string, extra: Partial<OpRequest> = {}): Promise<OpResult> {
-    if (typeof key !== 'string')
-      return Promise.reject(new RequestError('bad_request', 'key must be a string'));
-    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o, k: key, ...extra };
-    return this.request('op', key, msg) as unknown as Promise<OpResult>;
-  }
-
-  private request(kind: Kind, key: string, msg: Pending['msg']): Promise<WireMessage> {
+  private request(kind: Kind, key: string, msg: Pending['msg'], answer: Answer): Promise<unknown> {
     if (this.closed) return Promise.reject(new UnavailableError('the client is closed', false));
     return new Promise((resolve, reject) => {
       const p: Pending = {
         kind,
         msg,
         key,
+        answer,
         deadline: this.options.scheduler.now() + this.options.timeoutMs,
         resolve,
         reject,
@@ -260,7 +298,14 @@ export class StoreClient {
         const p = this.pending.get(msg.id as number);
         if (p === undefined || p.link !== link) return;
         this.pending.delete(p.msg.id);
-        p.resolve(msg);
+        let answer: unknown;
+        try {
+          answer = answerOf(msg, p.answer);
+        } catch (err) {
+          p.reject(new RequestError('bad_reply', `undecodable reply: ${(err as Error).message}`));
+          return;
+        }
+        p.resolve(answer);
         return;
       }
       case 'table':
@@ -403,4 +448,24 @@ export class StoreClient {
 
 function truncate(s: string): string {
   return s.length > 40 ? s.slice(0, 40) + '…' : s;
+}
+
+function badKey(): Promise<never> {
+  return Promise.reject(new RequestError('bad_request', 'key must be a string'));
+}
+
+/** The value a call resolves with, from its reply. */
+function answerOf(reply: WireMessage, answer: Answer): unknown {
+  switch (answer) {
+    case 'reply':
+      return reply;
+    case 'nothing':
+      return undefined;
+    case 'value':
+      return reply.v === null || reply.v === undefined ? undefined : packr.unpack(reply.v as Uint8Array);
+    case 'ok':
+      return reply.ok === true;
+    case 'result':
+      return reply.r === undefined ? undefined : packr.unpack(reply.r as Uint8Array);
+  }
 }

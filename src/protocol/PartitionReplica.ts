@@ -26,6 +26,12 @@ export interface RememberedResult {
   pending: PendingWrite | null;
 }
 
+/** What a partition remembers of one client: outcomes by request id, and ids it will never retry (below lo). */
+interface Session {
+  lo: number;
+  results: Map<number, RememberedResult>;
+}
+
 export type ReplicaRole = 'primary' | 'backup' | 'none';
 
 /**
@@ -76,7 +82,7 @@ export class PartitionReplica {
    * least-recently-used order. A client says which ids it will never retry (below its `lo`), so a
    * session holds about its requests in flight; maxResults bounds them all.
    */
-  private readonly sessions = new Map<string, Map<number, RememberedResult>>();
+  private readonly sessions = new Map<string, Session>();
   private lastClient: string | null = null;
   private resultCount = 0;
   private readonly pending: PendingWrite[] = [];
@@ -116,7 +122,7 @@ export class PartitionReplica {
 
   /** Returns the remembered outcome of a request, or undefined when it was never seen. */
   remembered(client: string, id: number): RememberedResult | undefined {
-    return this.sessions.get(client)?.get(id);
+    return this.sessions.get(client)?.results.get(id);
   }
 
   /** How many request outcomes this partition remembers, across all clients. */
@@ -128,14 +134,15 @@ export class PartitionReplica {
   forgetBelow(client: string, lo: number | undefined): void {
     if (lo === undefined) return;
     const session = this.sessions.get(client);
-    if (session === undefined) return;
-    for (const id of session.keys()) {
+    if (session === undefined || lo <= session.lo) return;
+    session.lo = lo;
+    if (session.results.size === 0) return;
+    for (const id of session.results.keys()) {
       if (id < lo) {
-        session.delete(id);
+        session.results.delete(id);
         this.resultCount--;
       }
     }
-    if (session.size === 0) this.dropSession(client);
   }
 
   /** The value of key as MessagePack bytes, or undefined. */
@@ -340,7 +347,7 @@ export class PartitionReplica {
     }
     const rs: (string | number | Outcome)[] = [];
     for (const [client, session] of this.sessions) {
-      for (const [id, r] of session) rs.push(client, id, r.outcome);
+      for (const [id, r] of session.results) rs.push(client, id, r.outcome);
     }
     pieces.push({ kv, rs });
     return pieces;
@@ -403,7 +410,7 @@ export class PartitionReplica {
   private remember(client: string, id: number, result: RememberedResult): void {
     let session = this.sessions.get(client);
     if (session === undefined) {
-      session = new Map();
+      session = { lo: 0, results: new Map() };
       this.sessions.set(client, session);
     } else if (client !== this.lastClient) {
       // Move to the most recently used end.
@@ -411,24 +418,25 @@ export class PartitionReplica {
       this.sessions.set(client, session);
     }
     this.lastClient = client;
-    if (!session.has(id)) this.resultCount++;
-    session.set(id, result);
-    for (let n = 0; this.resultCount > this.maxResults && n < 16; n++) {
-      // Past the bound: forget the oldest outcome of the least recently used client.
-      const [oldClient, oldSession] = this.sessions.entries().next().value as [
-        string,
-        Map<number, RememberedResult>,
-      ];
-      const oldest = oldSession.keys().next().value as number;
-      oldSession.delete(oldest);
-      this.resultCount--;
-      if (oldSession.size === 0) this.dropSession(oldClient);
+    if (!session.results.has(id)) this.resultCount++;
+    session.results.set(id, result);
+    // Past a bound (outcomes, or sessions of clients long gone): forget the least recently used client's oldest.
+    for (
+      let n = 0;
+      (this.resultCount > this.maxResults || this.sessions.size > this.maxResults) && n < 16;
+      n++
+    ) {
+      const [oldClient, old] = this.sessions.entries().next().value as [string, Session];
+      const oldest = old.results.keys().next();
+      if (!oldest.done) {
+        old.results.delete(oldest.value);
+        this.resultCount--;
+      }
+      if (old.results.size === 0) {
+        this.sessions.delete(oldClient);
+        if (this.lastClient === oldClient) this.lastClient = null;
+      }
     }
-  }
-
-  private dropSession(client: string): void {
-    this.sessions.delete(client);
-    if (this.lastClient === client) this.lastClient = null;
   }
 
   private clearSessions(): void {
