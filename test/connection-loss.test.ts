@@ -56,7 +56,8 @@ describe('a lost entry with no broken connection to notice', () => {
     const backup = sim.backupOf('k');
     let lost = 0;
     sim.net.drop = (from, to, msg) => {
-      if (lost > 0 || from !== primary.address || to !== backup.address || msg.t !== 'repl') return false;
+      if (lost > 0 || from !== primary.address || to !== backup.address || msg.t !== 'replBatch')
+        return false;
       lost++;
       return true;
     };

@@ -45,7 +45,7 @@ describe('epochs fence replication from an old primary', () => {
     const primary = sim.places[table.partitions[0].primary!];
     const backupName = sim.places[table.partitions[0].backup!].address;
     // The backup never acknowledges: the write stays pending at the primary.
-    sim.net.drop = (from, _to, msg) => from === backupName && msg.t === 'replAck';
+    sim.net.drop = (from, _to, msg) => from === backupName && msg.t === 'replAcks';
     const c = sim.client({ timeoutMs: 500 });
     const put = c.put('k', 'v');
     put.catch(() => {});

@@ -1,5 +1,7 @@
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/sim/SimCluster.js';
+import type { WireMessage } from '../src/transport/Transport.js';
 
 /** Drops the first reply to the client and breaks its connection to the key's primary, so the client retries. */
 function loseFirstReply(
@@ -91,5 +93,36 @@ describe('exactly-once retries', () => {
     expect(backup.rememberedCount).toBeLessThanOrEqual(10);
     expect(primary.rememberedCount).toBeGreaterThan(0);
     expect(await sim.settle(c.get('k3'))).toBe(49);
+  });
+
+  it('a failed cas retried while its first attempt waits gets the same answer, not a new evaluation', async () => {
+    // Found by simulator seed 2192: the retry was evaluated afresh after the key was deleted and
+    // swapped, while the first attempt's "compare failed" reached the client first.
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    await sim.net.runFor(500);
+    const table = sim.leaderTable()!;
+    const primary = sim.places[table.partitions[0].primary!];
+    const backupName = sim.places[table.partitions[0].backup!].address;
+    const packr = new Packr({ useRecords: false });
+    let holdAcks = true;
+    sim.net.drop = (from, _to, msg) => holdAcks && from === backupName && msg.t === 'replAcks';
+    const raw = sim.net.transport('raw-client');
+    const replies: WireMessage[] = [];
+    raw.onMessage((_l, m) => replies.push(m));
+    const link = raw.linkTo(primary.address);
+    const op = (id: number, o: string, extra: object) =>
+      link.send({ t: 'op', id, c: 'raw', tv: table.version, o, k: 'k', ...extra });
+    op(1, 'put', { v: packr.pack('v1') }); // waits for the backup's ack
+    op(2, 'cas', { x: null, v: packr.pack('mine') }); // k is taken: fails, and waits behind the put
+    op(3, 'del', {}); // k becomes absent
+    op(2, 'cas', { x: null, v: packr.pack('mine') }); // the retry: evaluated afresh, it would swap
+    await sim.net.runFor(50);
+    expect(replies).toEqual([]);
+    holdAcks = false;
+    await sim.net.runUntil(() => replies.filter((r) => r.id === 2).length === 2, 10_000);
+    expect(replies.filter((r) => r.id === 2).map((r) => r.ok)).toEqual([false, false]);
+    const c = sim.client();
+    expect(await sim.settle(c.get('k'))).toBeUndefined();
   });
 });

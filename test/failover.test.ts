@@ -237,7 +237,7 @@ describe('failover over the in-memory network', () => {
     const backup = sim.backupOf(key);
     const held: unknown[] = [];
     sim.net.drop = (from, to, msg) => {
-      if (from === sim.byId(1).address && to === backup.address && msg.t === 'repl') {
+      if (from === sim.byId(1).address && to === backup.address && msg.t === 'replBatch') {
         held.push(msg);
         return true;
       }

@@ -97,7 +97,7 @@ describe('bounded memory', () => {
     const c = sim.client({ timeoutMs: 400 });
     await sim.settle(c.put('k0', 'ready'));
     const backupName = sim.backupOf('k0').address;
-    sim.net.drop = (from, _to, msg) => from === backupName && msg.t === 'replAck';
+    sim.net.drop = (from, _to, msg) => from === backupName && msg.t === 'replAcks';
     const waiting = [0, 1, 2].map((i) => c.put(`k${i}`, 'v').catch((e: Error) => e));
     await sim.net.runUntil(() => sim.primaryOf('k0').node.place.replica(0).pendingCount === 3);
     const refused = await sim.settle(c.put('k9', 'one too many').catch((e: Error) => e));
@@ -115,7 +115,7 @@ describe('no read observes a write before its backup has it', () => {
     await sim.settle(c.put('k', 'old'));
     const backupName = sim.backupOf('k').address;
     let holdAcks = true;
-    sim.net.drop = (from, _to, msg) => holdAcks && from === backupName && msg.t === 'replAck';
+    sim.net.drop = (from, _to, msg) => holdAcks && from === backupName && msg.t === 'replAcks';
     const write = c.put('k', 'new');
     const primary = sim.primaryOf('k').node.place.replica(0);
     await sim.net.runUntil(() => primary.pendingCount === 1);

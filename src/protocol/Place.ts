@@ -13,10 +13,13 @@ import type {
   OpRequest,
   Outcome,
   ReplicateAck,
+  ReplicateAcks,
+  ReplicateBatch,
   ReplicateEntry,
   ReplicateReject,
   SnapshotChunk,
 } from './messages.js';
+import { BATCH_ENTRY_FIELDS } from './messages.js';
 import { PartitionReplica, type Waiter, type WriteMode } from './PartitionReplica.js';
 import {
   bootstrapTable,
@@ -135,6 +138,8 @@ export class Place {
   private lastTableFetchAt = Number.NEGATIVE_INFINITY;
   private readonly ackDirty = new Set<number>();
   private readonly ackTo: unknown[] = [];
+  /** Replication entries of this turn, per backup address, flattened (see ReplicateBatch). */
+  private readonly entriesOut = new Map<string, unknown[]>();
   private readonly done: Waiter[] = [];
   /** Sticky: once the store is invalid here, every request fails with this reason. */
   private invalidReason: string | null = null;
@@ -270,7 +275,17 @@ export class Place {
   }
 
   private resendUnacknowledged(rep: PartitionReplica, address: string): void {
-    for (const entry of rep.unacknowledged()) this.out.sendTo(address, entry as unknown as Message);
+    for (const entry of rep.unacknowledged()) this.queueEntry(address, entry);
+  }
+
+  /** Queues a replication entry for address; flush() sends each backup's entries of the turn as one batch. */
+  private queueEntry(address: string, e: ReplicateEntry): void {
+    let batch = this.entriesOut.get(address);
+    if (batch === undefined) {
+      batch = [];
+      this.entriesOut.set(address, batch);
+    }
+    batch.push(e.p, e.e, e.s, e.k, e.v, e.c ?? null, e.i ?? null, e.lo ?? 0, e.out ?? null);
   }
 
   /** Drives timers: joins, heartbeats, failure detection, takeover, table pushes, copy reports. */
@@ -323,16 +338,38 @@ export class Place {
     if (this.suspectLeaderSince !== null) this.peersAgreeing.add(msg.id);
   }
 
-  /** Sends the acknowledgements coalesced since the last flush; the runtime calls it once per turn. */
+  /**
+   * Sends what this turn coalesced: each backup's replication entries as one batch, and the
+   * acknowledgements per primary connection as one message. The runtime calls it after every
+   * received batch of frames and every tick.
+   */
   flush(): void {
-    if (this.ackDirty.size === 0) return;
     const tv = this.version;
+    if (this.entriesOut.size > 0) {
+      for (const [address, es] of this.entriesOut) {
+        const batch: ReplicateBatch = { t: 'replBatch', tv, es };
+        this.out.sendTo(address, batch as unknown as Message);
+      }
+      this.entriesOut.clear();
+    }
+    if (this.ackDirty.size === 0) return;
+    let byLink: Map<unknown, number[]> | null = null;
     for (const p of this.ackDirty) {
       const rep = this.replicas[p];
-      const ack: ReplicateAck = { t: 'replAck', tv, p, e: rep.epoch, s: rep.seq, id: this.myId! };
-      this.out.reply(this.ackTo[p], ack as unknown as Message);
+      byLink ??= new Map();
+      const to = this.ackTo[p];
+      let as = byLink.get(to);
+      if (as === undefined) {
+        as = [];
+        byLink.set(to, as);
+      }
+      as.push(p, rep.epoch, rep.seq);
     }
     this.ackDirty.clear();
+    for (const [to, as] of byLink!) {
+      const acks: ReplicateAcks = { t: 'replAcks', tv, id: this.myId!, as };
+      this.out.reply(to, acks as unknown as Message);
+    }
   }
 
   /** Handles one message that arrived over the connection `from`. */
@@ -344,8 +381,14 @@ export class Place {
       case 'repl':
         this.handleReplicate(from, msg as unknown as ReplicateEntry & Message);
         return;
+      case 'replBatch':
+        this.handleReplicateBatch(from, msg as unknown as ReplicateBatch & Message);
+        return;
       case 'replAck':
         this.handleReplicateAck(msg as unknown as ReplicateAck);
+        return;
+      case 'replAcks':
+        this.handleReplicateAcks(msg as unknown as ReplicateAcks);
         return;
       case 'replReject':
         this.handleReplicateReject(msg as unknown as ReplicateReject);
@@ -559,7 +602,7 @@ export class Place {
     const waiter: Waiter = { to: from, id: m.id, outcome };
     const entry = rep.primaryWrite(m.k, value, m.c, m.id, m.lo, outcome, waiter, mode, this.version);
     if (mode !== 'sync') this.answer(waiter);
-    if (entry !== null) this.out.sendTo(to!, entry as unknown as Message);
+    if (entry !== null) this.queueEntry(to!, entry);
   }
 
   /**
@@ -619,6 +662,38 @@ export class Place {
     }
     if (verdict === 'overflow' || rep.copying) return;
     this.scheduleAck(m.p, from);
+  }
+
+  private handleReplicateBatch(from: unknown, m: ReplicateBatch & Message): void {
+    const es = m.es;
+    if (!Array.isArray(es) || es.length % BATCH_ENTRY_FIELDS !== 0 || typeof m.tv !== 'number') {
+      this.replyError(from, m, 'bad_request', 'malformed replication batch');
+      return;
+    }
+    for (let i = 0; i < es.length; i += BATCH_ENTRY_FIELDS) {
+      const entry = {
+        t: 'repl',
+        tv: m.tv,
+        p: es[i],
+        e: es[i + 1],
+        s: es[i + 2],
+        k: es[i + 3],
+        v: es[i + 4],
+        c: es[i + 5] ?? undefined,
+        i: es[i + 6] ?? undefined,
+        lo: es[i + 7],
+        out: es[i + 8] ?? undefined,
+      } as ReplicateEntry & Message;
+      this.handleReplicate(from, entry);
+    }
+  }
+
+  private handleReplicateAcks(m: ReplicateAcks): void {
+    const as = m.as;
+    if (!Array.isArray(as) || as.length % 3 !== 0 || typeof m.id !== 'number') return;
+    for (let i = 0; i < as.length; i += 3) {
+      this.handleReplicateAck({ t: 'replAck', tv: m.tv, p: as[i], e: as[i + 1], s: as[i + 2], id: m.id });
+    }
   }
 
   private handleReplicateAck(m: ReplicateAck): void {

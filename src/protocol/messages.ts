@@ -65,6 +65,24 @@ export interface ErrorReply {
   table?: TableData;
 }
 
+/** Fields of one entry in a ReplicateBatch, flattened: p, e, s, k, v, c, i, lo, out. */
+export const BATCH_ENTRY_FIELDS = 9;
+
+/** The entries a primary produced for one backup in one turn, flattened (one frame instead of many). */
+export interface ReplicateBatch {
+  t: 'replBatch';
+  tv: number;
+  es: unknown[];
+}
+
+/** A backup's acknowledgements of one turn, flattened as (partition, epoch, seq) triples. */
+export interface ReplicateAcks {
+  t: 'replAcks';
+  tv: number;
+  id: number;
+  as: number[];
+}
+
 /** One ordered update of a partition, sent by its primary to its backup. */
 export interface ReplicateEntry {
   t: 'repl';

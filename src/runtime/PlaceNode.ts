@@ -7,7 +7,8 @@ export const TICK_MS = 50;
 
 /**
  * Runs a Place on a transport and a scheduler: every received message is handed to it, its output
- * goes out over links, acknowledgements are flushed once per event-loop turn, and ticks drive its timers.
+ * goes out over links, what a turn coalesced (replication entries, acknowledgements) is flushed once
+ * the received batch or tick is handled, and ticks drive its timers.
  */
 export class PlaceNode {
   readonly place: Place;
@@ -26,14 +27,20 @@ export class PlaceNode {
       disconnect: (address) => transport.disconnect(address),
     });
     transport.onMessage((link, msg) => this.onMessage(link, msg));
-    transport.onLinkClosed((link) => this.place.connectionLost(link.remote));
+    transport.onLinkClosed((link) => {
+      this.place.connectionLost(link.remote);
+      this.scheduleFlush();
+    });
   }
 
   /** Listens, then bootstraps or joins. */
   async start(): Promise<void> {
     await this.transport.listen(this.config.address);
     this.place.start();
-    this.stopTicking = this.scheduler.every(TICK_MS, () => this.place.tick());
+    this.stopTicking = this.scheduler.every(TICK_MS, () => {
+      this.place.tick();
+      this.scheduleFlush();
+    });
   }
 
   /** Stops ticking and closes every connection. */
@@ -57,12 +64,15 @@ export class PlaceNode {
       if (typeof msg.id === 'number') reply.id = msg.id;
       link.send(reply);
     }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      this.scheduler.soon(() => {
-        this.flushScheduled = false;
-        this.place.flush();
-      });
-    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.scheduler.soon(() => {
+      this.flushScheduled = false;
+      this.place.flush();
+    });
   }
 }

@@ -3,6 +3,7 @@ import { checkHistory, findLostWrites } from '../check/linearizability.js';
 import { Workload } from '../check/Workload.js';
 import { StoreClient } from '../client/StoreClient.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
+import { BATCH_ENTRY_FIELDS } from '../protocol/messages.js';
 import { PartitionReplica } from '../protocol/PartitionReplica.js';
 import { leaderOf, type TableData } from '../protocol/PartitionTable.js';
 import { DEFAULT_TUNING, type Place, type PlaceConfig } from '../protocol/Place.js';
@@ -117,10 +118,10 @@ export class Simulator {
     const trace = config.trace;
     this.net.onDeliver = (from, to, msg) => {
       trace?.(`${this.stamp()} ${from} -> ${to} ${describe(msg)}`);
-      if (msg.t === 'repl') this.beforeReplicate(to, msg);
+      if (msg.t === 'replBatch') this.beforeReplicate(to, msg.es as unknown[]);
     };
-    this.net.onDelivered = (to, msg) => {
-      if (msg.t === 'repl') this.afterReplicate(to, msg);
+    this.net.onDelivered = (to) => {
+      if (this.staleProbes.length > 0) this.afterReplicate(to);
     };
     if (trace !== undefined) {
       this.recorder.onRecord = (e: HistoryEvent) =>
@@ -226,28 +227,40 @@ export class Simulator {
     return t.partitions.every((a) => a.state === 'ok' && live.has(a.primary!) && live.has(a.backup!));
   }
 
-  /** A backup's state as an entry of an older epoch reaches it, to see that the entry changed nothing. */
-  private staleProbe: { seq: number; buffered: number } | null = null;
+  /** Backups' state as entries of an older epoch reach them, to see that those entries changed nothing. */
+  private staleProbes: { p: number; e: number; s: number; seq: number; buffered: number }[] = [];
 
-  private beforeReplicate(to: string, msg: WireMessage): void {
-    this.staleProbe = null;
-    const rep = this.places.find((p) => p.address === to)?.node.place.replica(msg.p as number);
-    if (rep !== undefined && rep.role === 'backup' && (msg.e as number) < rep.epoch) {
-      this.staleProbe = { seq: rep.seq, buffered: rep.bufferedCount };
+  private beforeReplicate(to: string, es: unknown[]): void {
+    this.staleProbes.length = 0;
+    const place = this.places.find((x) => x.address === to)?.node.place;
+    if (place === undefined) return;
+    const current = new Set<number>();
+    for (let i = 0; i < es.length; i += BATCH_ENTRY_FIELDS) {
+      const p = es[i] as number;
+      const e = es[i + 1] as number;
+      const rep = place.replica(p);
+      if (rep === undefined || rep.role !== 'backup') continue;
+      if (e < rep.epoch)
+        this.staleProbes.push({ p, e, s: es[i + 2] as number, seq: rep.seq, buffered: rep.bufferedCount });
+      else current.add(p);
     }
+    // A partition with current entries in the same batch moves on legitimately.
+    this.staleProbes = this.staleProbes.filter((x) => !current.has(x.p));
   }
 
   /** A backup ignores updates from an older epoch: neither applies nor keeps them for later. */
-  private afterReplicate(to: string, msg: WireMessage): void {
-    const probe = this.staleProbe;
-    if (probe === null) return;
-    this.staleProbe = null;
-    const rep = this.places.find((p) => p.address === to)?.node.place.replica(msg.p as number);
-    if (rep !== undefined && (rep.seq !== probe.seq || rep.bufferedCount > probe.buffered)) {
-      this.fail(
-        `backup ${to} took entry s${msg.s} of partition ${msg.p} from epoch ${msg.e}, older than its own`,
-      );
+  private afterReplicate(to: string): void {
+    const place = this.places.find((x) => x.address === to)?.node.place;
+    for (const probe of this.staleProbes) {
+      const rep = place?.replica(probe.p);
+      if (rep !== undefined && (rep.seq !== probe.seq || rep.bufferedCount > probe.buffered)) {
+        this.fail(
+          `backup ${to} took entry s${probe.s} of partition ${probe.p} from epoch ${probe.e}, older than its own`,
+        );
+        break;
+      }
     }
+    this.staleProbes.length = 0;
   }
 
   /** Invariants that must hold at every moment; checked every few steps as the run goes. */
@@ -585,6 +598,19 @@ function describe(msg: WireMessage): string {
       return `repl p${msg.p} e${msg.e} s${msg.s}`;
     case 'replAck':
       return `replAck p${msg.p} e${msg.e} s${msg.s}`;
+    case 'replBatch': {
+      const es = msg.es as unknown[];
+      const parts: string[] = [];
+      for (let i = 0; i < es.length; i += BATCH_ENTRY_FIELDS)
+        parts.push(`p${es[i]} e${es[i + 1]} s${es[i + 2]}`);
+      return `repl ${parts.join(', ')}`;
+    }
+    case 'replAcks': {
+      const as = msg.as as number[];
+      const parts: string[] = [];
+      for (let i = 0; i < as.length; i += 3) parts.push(`p${as[i]} e${as[i + 1]} s${as[i + 2]}`);
+      return `replAck ${parts.join(', ')}`;
+    }
     case 'snap':
       return `snap p${msg.p} e${msg.e} ${msg.i}/${msg.n}`;
     case 'hb':
