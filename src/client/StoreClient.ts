@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import type { ClusterStatus, ErrorReply, OpCode, OpRequest } from '../protocol/messages.js';
 import { PartitionTable, type TableData } from '../protocol/PartitionTable.js';
+import { InlineValue, storedBytes } from '../protocol/storedValue.js';
 import type { Scheduler } from '../runtime/Scheduler.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../transport/FrameCodec.js';
 import type { Link, Transport, WireMessage } from '../transport/Transport.js';
@@ -58,6 +59,8 @@ export class StoreClient {
   private tableFetchIndex = 0;
   private candidateIndex = 0;
   private nextId = 1;
+  /** The lowest request id still pending (requests below it are never sent again). */
+  private oldestPending = 0;
   private closed = false;
   private readonly stopSweep: () => void;
   private readonly sweepMs: number;
@@ -271,7 +274,10 @@ export class StoreClient {
       const op = p.msg as OpRequest;
       if (WRITES.has(op.o)) p.sent = true;
       // Ids below the oldest request still pending are never retried: places may forget their outcomes.
-      op.lo = this.pending.keys().next().value as number;
+      // Ids only grow and only leave pending: the oldest stays the minimum until it leaves.
+      if (!this.pending.has(this.oldestPending))
+        this.oldestPending = this.pending.keys().next().value as number;
+      op.lo = this.oldestPending;
     }
     try {
       link.send(p.msg as unknown as WireMessage);
@@ -462,6 +468,10 @@ function answerOf(reply: WireMessage, answer: Answer): unknown {
     case 'nothing':
       return undefined;
     case 'value':
+      // u: the value itself, decoded with the reply (an InlineValue when nothing was encoded, in tests).
+      if (reply.u !== undefined) {
+        return reply.u instanceof InlineValue ? packr.unpack(storedBytes(reply.u.value)) : reply.u;
+      }
       return reply.v === null || reply.v === undefined ? undefined : packr.unpack(reply.v as Uint8Array);
     case 'ok':
       return reply.ok === true;

@@ -1,5 +1,6 @@
 import { invariant } from './invariant.js';
 import type { Outcome, ReplicateEntry } from './messages.js';
+import { type Stored, stored, storedBytes } from './storedValue.js';
 
 /** Whoever is waiting for a write to be replicated: the place turns it into a reply. */
 export interface Waiter {
@@ -7,8 +8,8 @@ export interface Waiter {
   to: unknown;
   id: number;
   outcome: Outcome | null;
-  /** get: the value to return. */
-  value?: Uint8Array | null;
+  /** get: the value to return (stored form). */
+  value?: Stored | null;
 }
 
 /** A write applied at the primary that its backup has not acknowledged yet. */
@@ -46,20 +47,6 @@ export interface SnapshotPiece {
   rs: (string | number | Outcome)[];
 }
 
-/**
- * Values are kept as one-byte strings holding their MessagePack bytes (latin1 maps bytes 1:1): about
- * half the memory of a Uint8Array each, which carries an object and a backing store of its own.
- */
-function stored(bytes: Uint8Array): string {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return buf.toString('latin1');
-}
-
-/** The bytes of a stored value. */
-export function storedBytes(value: string): Uint8Array {
-  return Buffer.from(value, 'latin1');
-}
-
 /** What the backup did with a replicated entry. */
 export type BackupVerdict = 'applied' | 'buffered' | 'duplicate' | 'stale-epoch' | 'overflow';
 
@@ -71,8 +58,8 @@ export type BackupVerdict = 'applied' | 'buffered' | 'duplicate' | 'stale-epoch'
 export class PartitionReplica {
   role: ReplicaRole = 'none';
   epoch = 0;
-  /** Key -> the value's MessagePack bytes as a one-byte string (see stored()). */
-  readonly data = new Map<string, string>();
+  /** Key -> the value's MessagePack bytes, stored (see storedValue.ts). */
+  readonly data = new Map<string, Stored>();
   /** Primary: last sequence number assigned. Backup: last sequence number applied in order. */
   seq = 0;
   /** Primary: highest sequence number the backup acknowledged. */

@@ -33,6 +33,7 @@ import {
 } from './PartitionTable.js';
 import type { Processor, ProcessorOutcome } from './processors.js';
 import { validateOp } from './requestValidation.js';
+import { InlineValue } from './storedValue.js';
 import { placesToTell, TableCommitter } from './TableCommitter.js';
 import {
   completeCopy,
@@ -517,7 +518,7 @@ export class Place {
       return;
     }
     if (m.o === 'get') {
-      const waiter: Waiter = { to: from, id: m.id, outcome: null, value: rep.value(m.k) ?? null };
+      const waiter: Waiter = { to: from, id: m.id, outcome: null, value: rep.data.get(m.k) ?? null };
       if (rep.readNowOrPark(m.k, waiter)) this.answer(waiter);
       return;
     }
@@ -618,7 +619,10 @@ export class Place {
   private answer(w: Waiter): void {
     const tv = this.version;
     if (w.outcome === null) {
-      this.out.reply(w.to, { t: 'res', id: w.id, tv, v: w.value ?? null });
+      // The value goes inline: the client decodes it with the reply, in one pass.
+      if (w.value === null || w.value === undefined)
+        this.out.reply(w.to, { t: 'res', id: w.id, tv, v: null });
+      else this.out.reply(w.to, { t: 'res', id: w.id, tv, u: new InlineValue(w.value) });
     } else if (w.outcome.ok !== undefined) {
       this.out.reply(w.to, { t: 'res', id: w.id, tv, ok: w.outcome.ok });
     } else if (w.outcome.r !== undefined) {

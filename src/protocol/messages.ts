@@ -31,8 +31,10 @@ export interface OpResult {
   t: 'res';
   id: number;
   tv: number;
-  /** get: the value's bytes, null when absent. */
+  /** get: null when the key is absent. */
   v?: Uint8Array | null;
+  /** get: the value itself, written into the reply as the MessagePack it is stored as. */
+  u?: unknown;
   /** cas: whether it swapped. */
   ok?: boolean;
   /** submit: the processor's result as MessagePack bytes. */

@@ -1,4 +1,5 @@
 import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
+import '../protocol/storedValue.js';
 import type { WireMessage } from './Transport.js';
 
 /** Largest frame payload accepted unless configured otherwise. */

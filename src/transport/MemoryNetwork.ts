@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import '../protocol/storedValue.js';
 import type { Scheduler } from '../runtime/Scheduler.js';
 import type { Link, LinkClosedHandler, MessageHandler, Transport, WireMessage } from './Transport.js';
 
