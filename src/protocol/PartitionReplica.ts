@@ -247,7 +247,11 @@ export class PartitionReplica {
       for (const w of write.waiters) done.push(w);
       write.waiters.length = 0;
     }
-    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+    // Let acknowledged writes (and their values) go at once: held on, they filled the old generation.
+    if (this.pendingHead === this.pending.length) {
+      this.pending.length = 0;
+      this.pendingHead = 0;
+    } else if (this.pendingHead >= 32 && this.pendingHead * 2 >= this.pending.length) {
       this.pending.splice(0, this.pendingHead);
       this.pendingHead = 0;
     }
