@@ -124,11 +124,11 @@ export class PartitionReplica {
     if (session === undefined || lo <= session.lo) return;
     session.lo = lo;
     if (session.results.size === 0) return;
+    // Ids arrive mostly in order: stop at the first one still needed (a straggler goes on a later pass).
     for (const id of session.results.keys()) {
-      if (id < lo) {
-        session.results.delete(id);
-        this.resultCount--;
-      }
+      if (id >= lo) break;
+      session.results.delete(id);
+      this.resultCount--;
     }
   }
 
