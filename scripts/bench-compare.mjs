@@ -412,6 +412,8 @@ ${
 }
 
 ![ops/s at 64 in flight](benchmarks.svg)
+
+What was changed for speed, what each step gave, and why the missed targets are missed: [performance.md](performance.md).
 `;
 const bars = results.filter((r) => r.clients === 64);
 const max = Math.max(...bars.map((r) => r.ops_per_sec));

@@ -47,6 +47,16 @@ describe('deterministic simulation', () => {
     expect(ops).toBeGreaterThan(200_000);
   }, 120_000);
 
+  it('catastrophe seeds 125, 362 and 437 (found by a 1,000-seed campaign) reach a verdict and keep one cluster', async () => {
+    // 437: a deposed leader, cut off, wrote everyone off and led alone beside the new leader.
+    // 362: a deputy that answered once and then died kept the others waiting for its takeover forever.
+    // 125: a new leader counted a member that answered it but heartbeated the old leader as silent.
+    for (const seed of [125, 362, 437]) {
+      const r = await simulateSeed(seed, { mode: 'catastrophe' });
+      expect(r.failure, `seed ${seed}`).toBeNull();
+    }
+  });
+
   it('with overlapping failures, every answer is right or the store says it is invalid', async () => {
     const failed: string[] = [];
     let invalid = 0;

@@ -151,8 +151,8 @@ export class Place {
   /** Last sign of life from the leader (for the leader itself: from its deputy). */
   private lastLeaderContact: number;
   private suspectLeaderSince: number | null = null;
-  /** Members that answered a table request since the leader went silent, with a table no newer than ours. */
-  private readonly peersAgreeing = new Set<number>();
+  /** Members that answered a table request since the leader went silent, with a table no newer than ours, and when. */
+  private readonly peersAgreeing = new Map<number, number>();
   /**
    * Set when this process finds it was paused: its view may be stale, so it neither leads, takes
    * over, declares anyone dead or the store invalid, nor grants leases, until some member has shown
@@ -335,8 +335,10 @@ export class Place {
     const before = this.table?.data;
     this.adoptTable(msg.table);
     if (typeof msg.id !== 'number' || before === undefined || isNewer(msg.table, before)) return;
+    // An answer is a sign of life too (a member following an older leader heartbeats that one).
+    if (this.isLeader()) this.detector.heard(msg.id, this.clock.now());
     this.verifying = false;
-    if (this.suspectLeaderSince !== null) this.peersAgreeing.add(msg.id);
+    if (this.suspectLeaderSince !== null) this.peersAgreeing.set(msg.id, this.clock.now());
   }
 
   /**
@@ -971,18 +973,27 @@ export class Place {
     const deputy = table.deputy;
     if (deputy?.id === this.myId) {
       // Take over only once another member confirmed this view, unless there is nobody else to ask.
-      if (others.length === 0 || this.peersAgreeing.size > 0) this.takeOver(leader.id);
+      if (others.length === 0 || this.agreedLately(now) !== null) this.takeOver(leader.id);
       return;
     }
     if (deputy === undefined) return;
-    if (this.peersAgreeing.has(deputy.id)) return;
+    // A deputy that answered lately is alive and will take over; one that answered and then died is not.
+    if (this.agreedLately(now, deputy.id) !== null) return;
     // Silence from everyone says more about this place (cut off, its output stalled) than about the
     // store: judge the store lost only once some other member has answered.
     const othersBesideDeputy = others.filter((m) => m.id !== deputy.id).length;
-    if (othersBesideDeputy > 0 && this.peersAgreeing.size === 0) return;
+    if (othersBesideDeputy > 0 && this.agreedLately(now) === null) return;
     if (now - this.suspectLeaderSince > this.config.failureTimeoutMs * 2) {
       this.becomeInvalid(`leader ${leader.id} and deputy ${deputy.id} were lost together`);
     }
+  }
+
+  /** A member (id, or any) that showed this place's view within the last failure timeout, or null. */
+  private agreedLately(now: number, id?: number): number | null {
+    for (const [member, at] of this.peersAgreeing) {
+      if ((id === undefined || member === id) && now - at <= this.config.failureTimeoutMs) return member;
+    }
+    return null;
   }
 
   /** The deputy becomes leader: a new term, the old leader marked dead, repairs planned, a new deputy told. */
@@ -1001,7 +1012,12 @@ export class Place {
       .map((m) => m.id);
     this.detector.watch(watched, now);
     const suspects = this.detector.suspects(now);
-    if (suspects.length > 0) this.committer.change((t) => planRepair(markDead(t, suspects)));
+    if (suspects.length > 1 && suspects.length === watched.length) {
+      // Everyone silent at once says more about this place (cut off, its output stalled, deposed
+      // meanwhile) than about the others: writing them all off would leave it leading alone, on a lease
+      // of its own, beside the cluster that went on. Ask around instead; act once someone answers.
+      if (now - this.lastTableFetchAt >= this.config.tableRetryMs) this.askEveryone();
+    } else if (suspects.length > 0) this.committer.change((t) => planRepair(markDead(t, suspects)));
     // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
     else if (this.committer.idle) this.committer.change(planHandovers);
     this.committer.retry(now, this.config.tableRetryMs);
