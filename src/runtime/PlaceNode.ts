@@ -13,7 +13,6 @@ export const TICK_MS = 50;
 export class PlaceNode {
   readonly place: Place;
   private stopTicking: (() => void) | null = null;
-  private flushScheduled = false;
 
   constructor(
     readonly config: PlaceConfig,
@@ -27,9 +26,10 @@ export class PlaceNode {
       disconnect: (address) => transport.disconnect(address),
     });
     transport.onMessage((link, msg) => this.onMessage(link, msg));
+    transport.onBatchEnd(() => this.place.flush());
     transport.onLinkClosed((link) => {
       this.place.connectionLost(link.remote);
-      this.scheduleFlush();
+      this.place.flush();
     });
   }
 
@@ -39,7 +39,7 @@ export class PlaceNode {
     this.place.start();
     this.stopTicking = this.scheduler.every(TICK_MS, () => {
       this.place.tick();
-      this.scheduleFlush();
+      this.place.flush();
     });
   }
 
@@ -64,15 +64,5 @@ export class PlaceNode {
       if (typeof msg.id === 'number') reply.id = msg.id;
       link.send(reply);
     }
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    this.scheduler.soon(() => {
-      this.flushScheduled = false;
-      this.place.flush();
-    });
   }
 }

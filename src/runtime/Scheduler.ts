@@ -6,10 +6,7 @@ export interface Scheduler {
   every(ms: number, fn: () => void): () => void;
   /** Calls fn once after ms milliseconds unless the returned function is called first. */
   after(ms: number, fn: () => void): () => void;
-  /**
-   * Calls fn once the current callback (a received batch of frames, a timer) is done: in time for
-   * the transport to write its output with the rest of the turn's.
-   */
+  /** Calls fn once at the end of this event-loop turn (after pending I/O callbacks). */
   soon(fn: () => void): void;
 }
 
@@ -25,6 +22,6 @@ export const realScheduler: Scheduler = {
     return () => clearTimeout(h);
   },
   soon(fn) {
-    queueMicrotask(fn);
+    setImmediate(fn);
   },
 };

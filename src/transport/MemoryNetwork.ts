@@ -408,6 +408,7 @@ export class MemoryLink implements Link {
 /** An endpoint of a MemoryNetwork, implementing the same Transport interface as TCP. */
 export class MemoryTransport implements Transport {
   private handler: MessageHandler = () => {};
+  private batchEndHandler: () => void = () => {};
   private closedHandler: LinkClosedHandler = () => {};
   private readonly outgoing = new Map<string, MemoryLink>();
   private readonly links = new Set<MemoryLink>();
@@ -448,6 +449,11 @@ export class MemoryTransport implements Transport {
     this.outgoing.get(address)?.close();
   }
 
+  /** Each in-memory delivery is a batch of one message. */
+  onBatchEnd(handler: () => void): void {
+    this.batchEndHandler = handler;
+  }
+
   onMessage(handler: MessageHandler): void {
     this.handler = handler;
   }
@@ -458,7 +464,9 @@ export class MemoryTransport implements Transport {
 
   /** @internal */
   deliver(via: MemoryLink, msg: WireMessage): void {
-    if (!this.dead) this.handler(via, msg);
+    if (this.dead) return;
+    this.handler(via, msg);
+    this.batchEndHandler();
   }
 
   /** @internal */

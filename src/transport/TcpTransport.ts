@@ -52,6 +52,7 @@ interface LinkHost {
   readonly highWaterBytes: number;
   log: TransportLog;
   deliver(link: TcpLink, msg: WireMessage): void;
+  batchEnd(): void;
   readBlocked(link: TcpLink): boolean;
   backedUp(link: TcpLink): void;
   drained(link: TcpLink): void;
@@ -136,7 +137,9 @@ export class TcpLink implements Link {
     this.isConnected = connected;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
-      if (!this.isClosed) this.decoder.push(chunk, this.onFrame, this.onFrameError);
+      if (this.isClosed) return;
+      this.decoder.push(chunk, this.onFrame, this.onFrameError);
+      this.host.batchEnd();
     });
     socket.on('drain', () => this.releaseIfDrained());
     socket.on('error', (err) => this.fail(err.message));
@@ -168,6 +171,7 @@ export class TcpLink implements Link {
   resumeReading(): void {
     if (this.isClosed || this.host.readBlocked(this)) return;
     this.decoder.push(EMPTY_CHUNK, this.onFrame, this.onFrameError);
+    this.host.batchEnd();
     if (!this.isClosed && !this.host.readBlocked(this)) this.socket?.resume();
   }
 
@@ -260,6 +264,7 @@ export class TcpTransport implements Transport {
   private readonly backedUpLinks = new Set<TcpLink>();
   private readonly socketsClosing = new Set<Promise<void>>();
   private messageHandler: MessageHandler = () => {};
+  private batchEndHandler: () => void = () => {};
   private linkClosedHandler: LinkClosedHandler = () => {};
 
   /** Creates an idle transport; call listen to accept connections, linkTo to dial. */
@@ -278,6 +283,7 @@ export class TcpTransport implements Transport {
       highWaterBytes,
       log,
       deliver: (link, msg) => this.deliver(link, msg),
+      batchEnd: () => this.batchEnd(),
       readBlocked: (link) => link.readPaused || this.backedUpLinks.size > 0,
       backedUp: (link) => this.onBackedUp(link),
       drained: (link) => this.onDrained(link),
@@ -366,6 +372,10 @@ export class TcpTransport implements Transport {
   }
 
   /** Sets the handler of every decoded message on every link. */
+  onBatchEnd(handler: () => void): void {
+    this.batchEndHandler = handler;
+  }
+
   onMessage(handler: MessageHandler): void {
     this.messageHandler = handler;
   }
@@ -423,6 +433,14 @@ export class TcpTransport implements Transport {
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     this.socketsClosing.add(closed);
     void closed.then(() => this.socketsClosing.delete(closed));
+  }
+
+  private batchEnd(): void {
+    try {
+      this.batchEndHandler();
+    } catch (err) {
+      this.log('warn', `batch-end handler threw: ${(err as Error)?.message ?? err}`);
+    }
   }
 
   private deliver(link: TcpLink, msg: WireMessage): void {

@@ -31,6 +31,11 @@ export interface Transport {
   onMessage(handler: MessageHandler): void;
   /** Sets the handler called once when a link closes. */
   onLinkClosed(handler: LinkClosedHandler): void;
+  /**
+   * Sets the handler called after each batch of received messages (what one read of a connection
+   * held) has been handed to onMessage: the moment to send what the batch produced, together.
+   */
+  onBatchEnd(handler: () => void): void;
   /** Closes every link and the listener. */
   close(): Promise<void>;
 }
