@@ -109,12 +109,7 @@ export class StoreClient {
   /** Returns the value of key, or undefined when it is absent. */
   get(key: string): Promise<unknown> {
     if (typeof key !== 'string') return badKey();
-    return this.request(
-      'op',
-      key,
-      { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'get', k: key },
-      'value',
-    );
+    return this.request('op', key, this.newOp('get', key), 'value');
   }
 
   /** Stores value under key once the backup has it. */
@@ -122,36 +117,30 @@ export class StoreClient {
     if (typeof key !== 'string') return badKey();
     if (value === undefined)
       return Promise.reject(new RequestError('bad_request', 'put: value is undefined (use delete)'));
-    let v: Uint8Array;
-    try {
-      v = this.encode(value, 'value');
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'put', k: key, v };
+    const v = this.encode(value, 'value');
+    if (v instanceof Error) return Promise.reject(v);
+    const msg = this.newOp('put', key);
+    msg.v = v;
     return this.request('op', key, msg, 'nothing') as Promise<void>;
   }
 
   /** Sets key to next only if its value equals expected (undefined: only if absent); returns whether it did. */
   compareAndSwap(key: string, expected: unknown, next: unknown): Promise<boolean> {
     if (typeof key !== 'string') return badKey();
-    let x: Uint8Array | null;
-    let v: Uint8Array | null;
-    try {
-      x = expected === undefined ? null : this.encode(expected, 'expected value');
-      v = next === undefined ? null : this.encode(next, 'new value');
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'cas', k: key, x, v };
+    const x = expected === undefined ? null : this.encode(expected, 'expected value');
+    if (x instanceof Error) return Promise.reject(x);
+    const v = next === undefined ? null : this.encode(next, 'new value');
+    if (v instanceof Error) return Promise.reject(v);
+    const msg = this.newOp('cas', key);
+    msg.x = x;
+    msg.v = v;
     return this.request('op', key, msg, 'ok') as Promise<boolean>;
   }
 
   /** Removes key (a no-op when it is absent). */
   delete(key: string): Promise<void> {
     if (typeof key !== 'string') return badKey();
-    const msg: OpRequest = { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o: 'del', k: key };
-    return this.request('op', key, msg, 'nothing') as Promise<void>;
+    return this.request('op', key, this.newOp('del', key), 'nothing') as Promise<void>;
   }
 
   /** Runs the named processor at key's primary and returns its result. */
@@ -162,20 +151,11 @@ export class StoreClient {
         new RequestError('bad_request', 'submitToKey: processor name must be a non-empty string'),
       );
     }
-    const msg: OpRequest = {
-      t: 'op',
-      id: this.nextId++,
-      c: this.clientId,
-      tv: 0,
-      o: 'submit',
-      k: key,
-      p: processor,
-    };
-    try {
-      if (arg !== undefined) msg.a = this.encode(arg, 'processor argument');
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    const a = arg === undefined ? undefined : this.encode(arg, 'processor argument');
+    if (a instanceof Error) return Promise.reject(a);
+    const msg = this.newOp('submit', key);
+    msg.p = processor;
+    if (a !== undefined) msg.a = a;
     return this.request('op', key, msg, 'result');
   }
 
@@ -208,15 +188,26 @@ export class StoreClient {
     await this.options.transport.close();
   }
 
-  private encode(value: unknown, what: string): Uint8Array {
-    const bytes = packr.pack(value);
+  /** The value's MessagePack bytes, or the error that refuses it (returned, so calls reject rather than throw). */
+  private encode(value: unknown, what: string): Uint8Array | Error {
+    let bytes: Uint8Array;
+    try {
+      bytes = packr.pack(value);
+    } catch (err) {
+      return err as Error;
+    }
     if (bytes.length > DEFAULT_MAX_FRAME_BYTES - 4096) {
-      throw new RequestError(
+      return new RequestError(
         'too_large',
         `${what} of ${bytes.length} bytes is larger than a frame may be (${DEFAULT_MAX_FRAME_BYTES - 4096} bytes)`,
       );
     }
     return bytes;
+  }
+
+  /** A new request for key; the caller adds the operation's own fields. */
+  private newOp(o: OpCode, key: string): OpRequest {
+    return { t: 'op', id: this.nextId++, c: this.clientId, tv: 0, o, k: key };
   }
 
   private request(kind: Kind, key: string, msg: Pending['msg'], answer: Answer): Promise<unknown> {

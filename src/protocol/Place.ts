@@ -12,7 +12,6 @@ import type {
   JoinRequest,
   OpRequest,
   Outcome,
-  ReplicateAck,
   ReplicateAcks,
   ReplicateBatch,
   ReplicateEntry,
@@ -356,10 +355,9 @@ export class Place {
       this.entriesOut.clear();
     }
     if (this.ackDirty.size === 0) return;
-    let byLink: Map<unknown, number[]> | null = null;
+    const byLink = new Map<unknown, number[]>();
     for (const p of this.ackDirty) {
       const rep = this.replicas[p];
-      byLink ??= new Map();
       const to = this.ackTo[p];
       let as = byLink.get(to);
       if (as === undefined) {
@@ -369,7 +367,7 @@ export class Place {
       as.push(p, rep.epoch, rep.seq);
     }
     this.ackDirty.clear();
-    for (const [to, as] of byLink!) {
+    for (const [to, as] of byLink) {
       const acks: ReplicateAcks = { t: 'replAcks', tv, id: this.myId!, as };
       this.out.reply(to, acks as unknown as Message);
     }
@@ -386,9 +384,6 @@ export class Place {
         return;
       case 'replBatch':
         this.handleReplicateBatch(from, msg as unknown as ReplicateBatch & Message);
-        return;
-      case 'replAck':
-        this.handleReplicateAck(msg as unknown as ReplicateAck);
         return;
       case 'replAcks':
         this.handleReplicateAcks(msg as unknown as ReplicateAcks);
@@ -698,25 +693,26 @@ export class Place {
     const as = m.as;
     if (!Array.isArray(as) || as.length % 3 !== 0 || typeof m.id !== 'number') return;
     for (let i = 0; i < as.length; i += 3) {
-      this.handleReplicateAck({ t: 'replAck', tv: m.tv, p: as[i], e: as[i + 1], s: as[i + 2], id: m.id });
+      this.handleReplicateAck(as[i], as[i + 1], as[i + 2], m.id);
     }
   }
 
-  private handleReplicateAck(m: ReplicateAck): void {
-    const rep = this.replicas[m.p];
-    if (rep === undefined || rep.role !== 'primary' || m.e !== rep.epoch) return;
-    const a = this.table!.data.partitions[m.p];
-    if (m.id !== (a.backup ?? a.target)) return;
-    rep.acknowledge(m.s, this.done);
+  /** The backup `from` holds partition p up to seq s in epoch e. */
+  private handleReplicateAck(p: number, e: number, s: number, from: number): void {
+    const rep = this.replicas[p];
+    if (rep === undefined || rep.role !== 'primary' || e !== rep.epoch) return;
+    const a = this.table!.data.partitions[p];
+    if (from !== (a.backup ?? a.target)) return;
+    rep.acknowledge(s, this.done);
     this.answerDone();
     // While a copy runs the partition has no backup, so acks come from the copy's target.
-    if (rep.copyTarget !== null && m.s >= rep.copySeq) {
+    if (rep.copyTarget !== null && s >= rep.copySeq) {
       if (!rep.copyInSync) {
         // The target holds the snapshot: from now on writes wait for it too.
         rep.copyInSync = true;
         rep.copySyncSeq = rep.seq;
       }
-      if (m.s >= rep.copySyncSeq) this.reportCopy(rep, this.clock.now());
+      if (s >= rep.copySyncSeq) this.reportCopy(rep, this.clock.now());
     }
     if (rep.handoverTo !== null) this.reportHandover(rep, this.clock.now());
   }

@@ -77,7 +77,7 @@ export interface ReplicateBatch {
   es: unknown[];
 }
 
-/** A backup's acknowledgements of one turn, flattened as (partition, epoch, seq) triples. */
+/** A backup's acknowledgements of one turn, flattened as (partition, epoch, highest seq applied in order) triples. */
 export interface ReplicateAcks {
   t: 'replAcks';
   tv: number;
@@ -107,17 +107,6 @@ export interface ReplicateEntry {
 export interface Outcome {
   ok?: boolean;
   r?: Uint8Array;
-}
-
-export interface ReplicateAck {
-  t: 'replAck';
-  tv: number;
-  p: number;
-  e: number;
-  /** Highest sequence number applied in order. */
-  s: number;
-  /** The acknowledging place. */
-  id: number;
 }
 
 export interface ReplicateReject {

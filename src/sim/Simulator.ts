@@ -229,11 +229,13 @@ export class Simulator {
 
   /** Backups' state as entries of an older epoch reach them, to see that those entries changed nothing. */
   private staleProbes: { p: number; e: number; s: number; seq: number; buffered: number }[] = [];
+  private probedPlace: Place | null = null;
 
   private beforeReplicate(to: string, es: unknown[]): void {
     this.staleProbes.length = 0;
     const place = this.places.find((x) => x.address === to)?.node.place;
     if (place === undefined) return;
+    this.probedPlace = place;
     const current = new Set<number>();
     for (let i = 0; i < es.length; i += BATCH_ENTRY_FIELDS) {
       const p = es[i] as number;
@@ -250,9 +252,8 @@ export class Simulator {
 
   /** A backup ignores updates from an older epoch: neither applies nor keeps them for later. */
   private afterReplicate(to: string): void {
-    const place = this.places.find((x) => x.address === to)?.node.place;
     for (const probe of this.staleProbes) {
-      const rep = place?.replica(probe.p);
+      const rep = this.probedPlace?.replica(probe.p);
       if (rep !== undefined && (rep.seq !== probe.seq || rep.bufferedCount > probe.buffered)) {
         this.fail(
           `backup ${to} took entry s${probe.s} of partition ${probe.p} from epoch ${probe.e}, older than its own`,
@@ -429,11 +430,11 @@ export class Simulator {
       const delay = 1000 + this.random() * 3000;
       this.net.scheduler.after(delay, () => {
         if (this.net.now > untilMs - 3000 || this.failure !== null) return;
-        const anyPaused =
+        const faultInProgress =
           this.live().some((p) => this.net.isPaused(p.address)) || this.net.now < this.stallEndMs;
         if (
           this.config.mode === 'catastrophe' ||
-          (!anyPaused && this.repaired() && this.live().length >= this.config.places + 1)
+          (!faultInProgress && this.repaired() && this.live().length >= this.config.places + 1)
         ) {
           this.injectFault();
         }
@@ -594,10 +595,6 @@ function describe(msg: WireMessage): string {
       return `res id=${msg.id}`;
     case 'err':
       return `err ${msg.code} id=${msg.id ?? '-'}`;
-    case 'repl':
-      return `repl p${msg.p} e${msg.e} s${msg.s}`;
-    case 'replAck':
-      return `replAck p${msg.p} e${msg.e} s${msg.s}`;
     case 'replBatch': {
       const es = msg.es as unknown[];
       const parts: string[] = [];
