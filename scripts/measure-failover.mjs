@@ -3,7 +3,7 @@
 // dead place was primary for (unavailability window) and (b) until every partition is ok again.
 // Usage: npm run build && node scripts/measure-failover.mjs [runs=5] [keys=100000] [valueBytes=100]
 import { connect, isRepaired, LocalCluster } from '../dist/index.js';
-import { partitionOfKey } from '../dist/protocol/keyPartition.js';
+import { partitionOfKey } from '../dist/protocol/table/keyPartition.js';
 
 const runs = Number(process.argv[2] ?? 5);
 const keys = Number(process.argv[3] ?? 100_000);

@@ -8,5 +8,5 @@ export {
   type LocalClusterOptions,
   type LocalPlace,
 } from './cluster/LocalCluster.js';
-export type { ClusterStatus } from './protocol/messages.js';
-export type { Processor, ProcessorOutcome } from './protocol/processors.js';
+export type { Processor, ProcessorOutcome } from './protocol/requests/processors.js';
+export type { ClusterStatus } from './protocol/wire/messages.js';

@@ -1,5 +1,5 @@
 import { isRepaired, type LocalCluster } from '../cluster/LocalCluster.js';
-import type { ClusterStatus } from '../protocol/messages.js';
+import type { ClusterStatus } from '../protocol/wire/messages.js';
 
 /** The faults `check --nemesis` can inject. */
 export const FAULT_KINDS = ['kill', 'pause', 'kill-leader', 'kill-deputy'] as const;

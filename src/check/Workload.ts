@@ -1,6 +1,6 @@
 import { StoreInvalidError } from '../client/errors.js';
 import type { StoreClient } from '../client/StoreClient.js';
-import { seededRandom } from '../transport/MemoryNetwork.js';
+import { seededRandom } from '../util/random.js';
 import type { Fn, HistoryRecorder } from './history.js';
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,4 +1,4 @@
-import { seededRandom } from '../transport/MemoryNetwork.js';
+import { seededRandom } from '../util/random.js';
 import type { Operation } from './history.js';
 
 /** The verdict on one key, or on a whole history. */

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { connect } from '../client/connect.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import { LocalCluster } from '../cluster/LocalCluster.js';
-import { seededRandom } from '../transport/MemoryNetwork.js';
+import { seededRandom } from '../util/random.js';
 import { HistoryRecorder, type Operation, pairOperations } from './history.js';
 import {
   type CheckResult,

@@ -1,7 +1,7 @@
 import { connect } from '../client/connect.js';
 import { PlacestoreError, StoreInvalidError, UnavailableError } from '../client/errors.js';
 import type { StoreClient } from '../client/StoreClient.js';
-import type { ClusterStatus } from '../protocol/messages.js';
+import type { ClusterStatus } from '../protocol/wire/messages.js';
 import { CliError, EXIT } from './options.js';
 
 /** Flags every client command takes. */

@@ -4,7 +4,7 @@ import { type BenchOp, runBench } from '../bench/Bench.js';
 import { FAULT_KINDS } from '../check/Nemesis.js';
 import { LocalCluster } from '../cluster/LocalCluster.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
-import { DEFAULT_TUNING } from '../protocol/Place.js';
+import { DEFAULT_TUNING } from '../protocol/PlaceConfig.js';
 import { runCheckCommand } from './checkCommand.js';
 import {
   type ClientFlags,

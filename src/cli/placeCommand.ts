@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
+import { processDefects } from '../protocol/defects.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
-import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/Place.js';
-import { processorRegistry } from '../protocol/processors.js';
+import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/PlaceConfig.js';
+import { processorRegistry } from '../protocol/requests/processors.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
-import { realScheduler } from '../runtime/Scheduler.js';
 import { TcpTransport } from '../transport/TcpTransport.js';
+import { realScheduler } from '../util/Scheduler.js';
 import { CliError, EXIT } from './options.js';
 
 /** Flags of `placestore place`. */
@@ -63,12 +64,17 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     failureTimeoutMs: flags.failureTimeoutMs,
     limits: { ...DEFAULT_LIMITS, maxKeyBytes: flags.maxKeyBytes, maxValueBytes: flags.maxValueBytes },
     processors,
+    defects: processDefects(),
   };
   const transport = new TcpTransport({
     maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
     log: (level, msg) => log[level](msg),
   });
-  const node = new PlaceNode(config, transport, realScheduler, (msg) => log.warn(msg));
+  const node = new PlaceNode(config, transport, realScheduler, {
+    log: (level, msg) => log[level](msg),
+    // A broken invariant is a bug: the place stops at once (a crash is inside the failure model).
+    onFatal: () => process.exit(70),
+  });
   try {
     await node.start();
   } catch (err) {

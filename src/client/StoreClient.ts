@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
-import type { ClusterStatus, ErrorReply, OpCode, OpRequest } from '../protocol/messages.js';
-import { PartitionTable, type TableData } from '../protocol/PartitionTable.js';
-import { InlineValue, storedBytes } from '../protocol/storedValue.js';
-import type { Scheduler } from '../runtime/Scheduler.js';
+import { storedBytes } from '../protocol/replication/storedValue.js';
+import { PartitionTable, type TableData } from '../protocol/table/PartitionTable.js';
+import { InlineValue } from '../protocol/wire/inlineValue.js';
+import type { ClusterStatus, ErrorReply, OpCode, OpRequest } from '../protocol/wire/messages.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../transport/FrameCodec.js';
 import type { Link, Transport, WireMessage } from '../transport/Transport.js';
+import type { Scheduler } from '../util/Scheduler.js';
 import { PlacestoreError, RequestError, StoreInvalidError, UnavailableError } from './errors.js';
 
 /** How a client finds and talks to a cluster. */

@@ -1,5 +1,5 @@
-import { realScheduler } from '../runtime/Scheduler.js';
 import { TcpTransport } from '../transport/TcpTransport.js';
+import { realScheduler } from '../util/Scheduler.js';
 import { StoreClient } from './StoreClient.js';
 
 /** Options of connect(). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../client/connect.js';
 import type { StoreClient } from '../client/StoreClient.js';
-import type { ClusterStatus } from '../protocol/messages.js';
+import type { ClusterStatus } from '../protocol/wire/messages.js';
 
 /** Options of a local cluster of place processes. */
 export interface LocalClusterOptions {

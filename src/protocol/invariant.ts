@@ -1,4 +1,4 @@
-/** A protocol invariant was broken: a bug, never bad input. */
+/** A protocol invariant was broken: a bug, never bad input. It stops the place (a crash is in the failure model). */
 export class InvariantError extends Error {
   override name = 'InvariantError';
 }

@@ -1,46 +1,80 @@
-import { type Message, Place, type PlaceConfig } from '../protocol/Place.js';
-import type { Link, Transport, WireMessage } from '../transport/Transport.js';
-import type { Scheduler } from './Scheduler.js';
+import type { OutputSink } from '../protocol/Outbox.js';
+import { Place } from '../protocol/Place.js';
+import type { PlaceConfig } from '../protocol/PlaceConfig.js';
+import { decodePlaceMessage, Rejection } from '../protocol/wire/decode.js';
+import type { WireMessage } from '../protocol/wire/messages.js';
+import type { Link, Transport } from '../transport/Transport.js';
+import type { Scheduler } from '../util/Scheduler.js';
 
 /** How often a place's timers are driven. */
 export const TICK_MS = 50;
 
+/** What a node reports: rejected input (warn) and the error that stopped its place (fatal). */
+export interface PlaceNodeOptions {
+  log?: (level: 'warn' | 'fatal', msg: string) => void;
+  /**
+   * Called when the protocol threw: a broken invariant, a bug. The place must stop (a crash is inside
+   * the failure model; going on with broken state is not). Default: rethrow.
+   */
+  onFatal?: (err: unknown) => void;
+}
+
 /**
- * Runs a Place on a transport and a scheduler: every received message is handed to it, its output
- * goes out over links, what a turn coalesced (replication entries, acknowledgements) is flushed once
- * the received batch or tick is handled, and ticks drive its timers.
+ * Runs a Place on a transport and a scheduler: every received message is checked at this edge
+ * (decode.ts; bad input gets an error reply and never reaches the protocol), handed to the place,
+ * and what it decided is drained onto links once the received batch or tick is handled.
  */
 export class PlaceNode {
   readonly place: Place;
   private stopTicking: (() => void) | null = null;
+  /** Set once the protocol threw: the place does nothing more. */
+  private failed = false;
+  private readonly sink: OutputSink;
+  private readonly log: NonNullable<PlaceNodeOptions['log']>;
+  private readonly onFatal: NonNullable<PlaceNodeOptions['onFatal']>;
 
   constructor(
     readonly config: PlaceConfig,
     private readonly transport: Transport,
     private readonly scheduler: Scheduler,
-    private readonly log: (msg: string) => void = () => {},
+    options: PlaceNodeOptions = {},
   ) {
-    this.place = new Place(config, scheduler, {
-      sendTo: (address, msg) => transport.linkTo(address).send(msg as WireMessage),
-      reply: (to, msg) => (to as Link).send(msg as WireMessage),
+    this.log = options.log ?? (() => {});
+    this.onFatal =
+      options.onFatal ??
+      ((err) => {
+        throw err;
+      });
+    this.place = new Place(config, scheduler);
+    this.sink = {
+      sendTo: (address, msg) => this.send(transport.linkTo(address), msg),
+      // Replies go back over the link the request came on: the transport's own Link objects.
+      reply: (to, msg) => this.send(to as Link, msg),
       disconnect: (address) => transport.disconnect(address),
-    });
-    transport.onMessage((link, msg) => this.onMessage(link, msg));
-    transport.onBatchEnd(() => this.place.flush());
-    transport.onLinkClosed((link) => {
-      this.place.connectionLost(link.remote);
-      this.place.flush();
-    });
+    };
+    transport.onMessage((link, msg) => this.receive(link, msg));
+    transport.onBatchEnd(() => this.guard(() => this.place.drain(this.sink)));
+    transport.onLinkClosed((link) =>
+      this.guard(() => {
+        this.place.connectionLost(link.remote);
+        this.place.drain(this.sink);
+      }),
+    );
   }
 
   /** Listens, then bootstraps or joins. */
   async start(): Promise<void> {
     await this.transport.listen(this.config.address);
-    this.place.start();
-    this.stopTicking = this.scheduler.every(TICK_MS, () => {
-      this.place.tick();
-      this.place.flush();
+    this.guard(() => {
+      this.place.start();
+      this.place.drain(this.sink);
     });
+    this.stopTicking = this.scheduler.every(TICK_MS, () =>
+      this.guard(() => {
+        this.place.tick();
+        this.place.drain(this.sink);
+      }),
+    );
   }
 
   /** Stops ticking and closes every connection. */
@@ -50,19 +84,49 @@ export class PlaceNode {
     await this.transport.close();
   }
 
-  private onMessage(link: Link, msg: WireMessage): void {
-    try {
-      this.place.receive(link, msg as Message);
-    } catch (err) {
-      // A message shaped in a way validation missed must cost only its own answer, never the place.
-      this.log(`failed to handle '${String(msg.t)}' from ${link.remote}: ${(err as Error).stack}`);
-      const reply: WireMessage = {
-        t: 'err',
-        code: 'bad_request',
-        msg: `could not handle message: ${(err as Error).message}`,
-      };
-      if (typeof msg.id === 'number') reply.id = msg.id;
+  /**
+   * Checks one raw message and hands it to the place; the runtime drains the output at the end of the
+   * batch (tests that deliver by hand call drain()).
+   */
+  receive(link: Link, raw: WireMessage): void {
+    if (this.failed) return;
+    const msg = decodePlaceMessage(raw, this.config);
+    if (msg instanceof Rejection) {
+      // Never answer an error with an error: two peers could bounce them forever.
+      if (raw.t === 'err') return;
+      this.log('warn', `refused '${String(raw.t)}' from ${link.remote}: ${msg.text}`);
+      const reply: WireMessage = { t: 'err', code: msg.code, msg: msg.text };
+      if (typeof raw.id === 'number') reply.id = raw.id;
       link.send(reply);
+      return;
+    }
+    this.guard(() => this.place.step(link, msg));
+  }
+
+  /** Sends what the place decided so far. */
+  drain(): void {
+    this.guard(() => this.place.drain(this.sink));
+  }
+
+  private send(link: Link, msg: object & { t: string }): void {
+    try {
+      link.send(msg);
+    } catch (err) {
+      // A message the link cannot carry (over the frame limit) is lost like one on a broken link.
+      this.log('warn', `could not send '${msg.t}' to ${link.remote}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Runs protocol code; an exception from it is a bug that stops this place. */
+  private guard(fn: () => void): void {
+    if (this.failed) return;
+    try {
+      fn();
+    } catch (err) {
+      this.failed = true;
+      this.stopTicking?.();
+      this.log('fatal', `place stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      this.onFatal(err);
     }
   }
 }

@@ -1,8 +1,8 @@
 import { StoreClient } from '../client/StoreClient.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
-import { PartitionTable } from '../protocol/PartitionTable.js';
-import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/Place.js';
-import { processorRegistry } from '../protocol/processors.js';
+import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/PlaceConfig.js';
+import { processorRegistry } from '../protocol/requests/processors.js';
+import { PartitionTable } from '../protocol/table/PartitionTable.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
 import { MemoryNetwork, type MemoryTransport } from '../transport/MemoryNetwork.js';
 

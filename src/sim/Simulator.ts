@@ -2,19 +2,19 @@ import { type HistoryEvent, HistoryRecorder, pairOperations } from '../check/his
 import { checkHistory, findLostWrites } from '../check/linearizability.js';
 import { Workload } from '../check/Workload.js';
 import { StoreClient } from '../client/StoreClient.js';
+import { DEFECTS, type Defect } from '../protocol/defects.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
-import { BATCH_ENTRY_FIELDS } from '../protocol/messages.js';
-import { PartitionReplica } from '../protocol/PartitionReplica.js';
-import { leaderOf, type TableData } from '../protocol/PartitionTable.js';
-import { DEFAULT_TUNING, type Place, type PlaceConfig } from '../protocol/Place.js';
-import { processorRegistry } from '../protocol/processors.js';
+import type { Place } from '../protocol/Place.js';
+import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/PlaceConfig.js';
+import { processorRegistry } from '../protocol/requests/processors.js';
+import { leaderOf, type TableData } from '../protocol/table/PartitionTable.js';
+import { BATCH_ENTRY_FIELDS } from '../protocol/wire/messages.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
-import { MemoryNetwork, type MemoryTransport, seededRandom } from '../transport/MemoryNetwork.js';
-import type { WireMessage } from '../transport/Transport.js';
+import { MemoryNetwork, type MemoryTransport } from '../transport/MemoryNetwork.js';
+import { seededRandom } from '../util/random.js';
+import { describeMessage } from './describeMessage.js';
 
-/** Known defects the simulator can wire into its places, to show that it catches them. */
-export const DEFECTS = ['stale-epoch', 'lease-ignored', 'no-deputy-ack', 'copy-skips-updates'] as const;
-export type Defect = (typeof DEFECTS)[number];
+export { DEFECTS, type Defect };
 
 /** One simulated run. */
 export interface SimConfig {
@@ -117,7 +117,7 @@ export class Simulator {
     this.recorder = new HistoryRecorder(() => Math.round(this.net.now * 1e6));
     const trace = config.trace;
     this.net.onDeliver = (from, to, msg) => {
-      trace?.(`${this.stamp()} ${from} -> ${to} ${describe(msg)}`);
+      trace?.(`${this.stamp()} ${from} -> ${to} ${describeMessage(msg)}`);
       if (msg.t === 'replBatch') this.beforeReplicate(to, msg.es as unknown[]);
     };
     this.net.onDelivered = (to) => {
@@ -159,45 +159,20 @@ export class Simulator {
       limits: DEFAULT_LIMITS,
       processors: processorRegistry(),
       snapshotPieceBytes: this.config.snapshotPieceBytes,
+      defects: new Set(this.config.defect === undefined ? [] : [this.config.defect]),
     };
     const transport = this.net.transport(address);
     // Clock drift within 1%, well inside what the leases allow (a lease is half the failure timeout).
     const drift = (this.random() - 0.5) * 0.02;
-    const onLog = (line: string) => {
-      if (line.includes('InvariantError'))
-        this.fail(`invariant broken at ${address}: ${line.split('\n')[0]}`);
-    };
-    const node = new PlaceNode(config, transport, this.net.schedulerFor(address, drift), onLog);
-    this.wireDefect(node.place);
+    const node = new PlaceNode(config, transport, this.net.schedulerFor(address, drift), {
+      // A thrown invariant stops the place (it ignores everything from then on) and fails the seed.
+      onFatal: (err) => this.fail(`invariant broken at ${address}: ${String(err)}`),
+    });
     await node.start();
     const p = { node, transport, address, crashed: false };
     this.places.push(p);
     this.log(`start ${address}${spare ? ' (spare)' : ''} drift ${(drift * 100).toFixed(2)}%`);
     return p;
-  }
-
-  /** Wires the configured defect into one place, as the tests of the simulator do. */
-  private wireDefect(place: Place): void {
-    const target = place as unknown as Record<string, unknown>;
-    switch (this.config.defect) {
-      case 'lease-ignored':
-        Object.defineProperty(place, 'hasLease', { get: () => true });
-        return;
-      case 'no-deputy-ack': {
-        // The leader commits each table at once, as if the deputy had acknowledged it.
-        const committer = target.committer as Record<string, unknown>;
-        const push = committer.push as () => void;
-        committer.push = function (this: Record<string, unknown>) {
-          push.call(this);
-          const inFlight = this.inFlight as { table: TableData } | null;
-          if (inFlight !== null)
-            (this.acknowledged as (v: number) => void).call(this, inFlight.table.version);
-        };
-        return;
-      }
-      default:
-        return;
-    }
   }
 
   private live(): SimPlace[] {
@@ -277,7 +252,7 @@ export class Simulator {
       for (let i = 0; i < t.partitions.length; i++) {
         const rep = place.replica(i);
         // A primary handing its role over answers nothing: it does not act.
-        if (rep === undefined || rep.role !== 'primary' || rep.handoverTo !== null) continue;
+        if (rep === undefined || rep.role !== 'primary' || place.copyState(i).kind === 'handover') continue;
         // At most one place may act as a partition's primary: per epoch, and at any one moment.
         const key = rep.epoch * 65_536 + i;
         const other = this.primaries.get(key);
@@ -314,14 +289,23 @@ export class Simulator {
     const t = primary.node.place.tableData!;
     const a = t.partitions[partition];
     const rep = primary.node.place.replica(partition);
+    if (rep === undefined) return;
     // The backup, or a copy's target once it has caught up.
-    const partner = a.backup ?? (rep.copyInSync ? a.target : null);
+    const copy = primary.node.place.copyState(partition);
+    const inSync = copy.kind === 'copy' && copy.syncSeq !== null;
+    const partner = a.backup ?? (inSync ? a.target : null);
     if (a.primary !== primary.node.place.id || partner === null) return;
     if (rep.pendingCount > 0 || rep.ackedSeq !== rep.seq) return;
     const backup = this.live().find((x) => x.node.place.id === partner);
     if (backup === undefined || this.net.isPaused(backup.address)) return;
     const b = backup.node.place.replica(partition);
-    if (b === undefined || b.role !== 'backup' || b.seq !== rep.seq || b.epoch !== rep.epoch || b.copying)
+    if (
+      b === undefined ||
+      b.role !== 'backup' ||
+      b.seq !== rep.seq ||
+      b.epoch !== rep.epoch ||
+      b.receivingSnapshot
+    )
       return;
     // Compare a replica pair on its first sequence number, then every few (a difference persists).
     const last = this.matched[partition];
@@ -587,72 +571,10 @@ export class Simulator {
   }
 }
 
-function describe(msg: WireMessage): string {
-  switch (msg.t) {
-    case 'op':
-      return `op ${msg.o} ${msg.k} id=${msg.id}`;
-    case 'res':
-      return `res id=${msg.id}`;
-    case 'err':
-      return `err ${msg.code} id=${msg.id ?? '-'}`;
-    case 'replBatch': {
-      const es = msg.es as unknown[];
-      const parts: string[] = [];
-      for (let i = 0; i < es.length; i += BATCH_ENTRY_FIELDS)
-        parts.push(`p${es[i]} e${es[i + 1]} s${es[i + 2]}`);
-      return `repl ${parts.join(', ')}`;
-    }
-    case 'replAcks': {
-      const as = msg.as as number[];
-      const parts: string[] = [];
-      for (let i = 0; i < as.length; i += 3) parts.push(`p${as[i]} e${as[i + 1]} s${as[i + 2]}`);
-      return `replAck ${parts.join(', ')}`;
-    }
-    case 'snap':
-      return `snap p${msg.p} e${msg.e} ${msg.i}/${msg.n}`;
-    case 'hb':
-    case 'hbAck':
-      return `${msg.t} term${msg.term}`;
-    case 'tablePush':
-    case 'tableUpdate':
-    case 'table':
-    case 'joined': {
-      const t = msg.table as TableData;
-      return `${msg.t} ${t.term}.${t.version}`;
-    }
-    default:
-      return `${msg.t} tv${msg.tv ?? '-'}`;
-  }
-}
-
-/** Wires defects that live in the replica, once per process (the simulator runs one seed per config). */
-export function wireReplicaDefect(defect: Defect | undefined): () => void {
-  const proto = PartitionReplica.prototype as unknown as Record<string, unknown>;
-  if (defect === 'stale-epoch') {
-    const original = proto.backupApply as (e: { e: number }) => string;
-    proto.backupApply = function (this: { epoch: number }, entry: { e: number }) {
-      // The defect: entries from an older epoch are taken as if current.
-      return original.call(this, { ...entry, e: Math.max(entry.e, this.epoch) });
-    };
-    return () => {
-      proto.backupApply = original;
-    };
-  }
-  if (defect === 'copy-skips-updates') {
-    const original = proto.finishSnapshot as (seq: number, epoch: number) => void;
-    proto.finishSnapshot = function (
-      this: { outOfOrder: Map<number, unknown>; seq: number; copying: boolean; epoch: number },
-      seq: number,
-      epoch: number,
-    ) {
-      // The defect: updates that arrived during the copy are dropped; the target claims the newest one.
-      const newest = Math.max(seq, ...this.outOfOrder.keys());
-      this.outOfOrder.clear();
-      original.call(this, newest, epoch);
-    };
-    return () => {
-      proto.finishSnapshot = original;
-    };
-  }
-  return () => {};
+/** Runs one seed of the simulator and returns its result. */
+export async function simulateSeed(
+  seed: number,
+  opts: Partial<typeof DEFAULT_SIM> & { defect?: Defect; trace?: (line: string) => void },
+): Promise<SimResult> {
+  return await new Simulator({ ...DEFAULT_SIM, ...opts, seed }).run();
 }

@@ -1,6 +1,6 @@
 import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
-import '../protocol/storedValue.js';
-import type { WireMessage } from './Transport.js';
+import '../protocol/wire/inlineValue.js';
+import type { Tagged, WireMessage } from './Transport.js';
 
 /** Largest frame payload accepted unless configured otherwise. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -33,7 +33,7 @@ export const EMPTY_CHUNK: Buffer = Buffer.alloc(0);
  * Encodes one message as a length-prefixed frame.
  * The result is a view into msgpackr's shared output slab; it is never overwritten, but may pin the slab until released.
  */
-export function encodeFrame(msg: WireMessage): Buffer {
+export function encodeFrame(msg: Tagged): Buffer {
   const frame: Buffer = packr.pack(msg, RESERVE_START_SPACE | FRAME_HEADER_BYTES);
   frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, 0);
   return frame;

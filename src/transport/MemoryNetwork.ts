@@ -1,21 +1,10 @@
 import { Packr } from 'msgpackr';
-import '../protocol/storedValue.js';
-import type { Scheduler } from '../runtime/Scheduler.js';
-import type { Link, LinkClosedHandler, MessageHandler, Transport, WireMessage } from './Transport.js';
+import '../protocol/wire/inlineValue.js';
+import { seededRandom } from '../util/random.js';
+import type { Scheduler } from '../util/Scheduler.js';
+import type { Link, LinkClosedHandler, MessageHandler, Tagged, Transport, WireMessage } from './Transport.js';
 
 const packr = new Packr({ useRecords: false });
-
-/** A small seeded PRNG (mulberry32), so a seed decides every delivery order. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Something due at a virtual time: a message delivery or a timer. Ordered by (at, seq). */
 interface Due {
@@ -230,7 +219,9 @@ export class MemoryNetwork {
   }
 
   /** @internal */
-  enqueue(to: MemoryTransport, via: MemoryLink, msg: WireMessage): void {
+  enqueue(to: MemoryTransport, via: MemoryLink, sent: Tagged): void {
+    // What a link carries is what the receiver decodes: a tagged object of any fields.
+    const msg = sent as WireMessage;
     if (this.drop(via.peer.owner.name, to.name, msg)) return;
     const { minMs, maxMs } = this.latency;
     // Delays come in steps of latency.stepMs, so messages share instants and time moves less often.
@@ -391,7 +382,7 @@ export class MemoryLink implements Link {
   ) {}
 
   /** Queues msg for delivery at the other end. */
-  send(msg: WireMessage): void {
+  send(msg: Tagged): void {
     if (this.closed) return;
     this.net.enqueue(this.peer.owner, this.peer, msg);
   }

@@ -7,7 +7,7 @@ import {
   FrameDecoder,
   FrameError,
 } from './FrameCodec.js';
-import type { Link, LinkClosedHandler, MessageHandler, Transport, WireMessage } from './Transport.js';
+import type { Link, LinkClosedHandler, MessageHandler, Tagged, Transport, WireMessage } from './Transport.js';
 
 /** Log sink; the transport logs peer misbehaviour and link failures, never message contents. */
 export type TransportLog = (level: 'debug' | 'info' | 'warn', msg: string) => void;
@@ -101,7 +101,7 @@ export class TcpLink implements Link {
   }
 
   /** Queues msg for the next flush; dropped if the link is closed; throws if it encodes above maxFrameBytes. */
-  send(msg: WireMessage): void {
+  send(msg: Tagged): void {
     if (this.isClosed) {
       this.host.log('debug', `${this.remote}: dropped '${msg.t}' sent on a closed link`);
       return;

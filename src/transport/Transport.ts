@@ -1,10 +1,11 @@
-/** A message on the wire: a plain object with a type tag `t`, encoded as one MessagePack frame. */
-export type WireMessage = { t: string } & Record<string, unknown>;
+import type { Tagged, WireMessage } from '../protocol/wire/messages.js';
+
+export type { Tagged, WireMessage };
 
 /** One open connection; replies to a received message go back over the link it came on. */
 export interface Link {
   /** Queues a message; frames are flushed together once per event-loop turn. */
-  send(msg: WireMessage): void;
+  send(msg: Tagged): void;
   /** Closes the connection; queued frames are flushed first. */
   close(): void;
   /** True once the connection is closed or failed. */

@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '../../src/check/history.js';
-import { seededRandom } from '../../src/transport/MemoryNetwork.js';
+import { seededRandom } from '../../src/util/random.js';
 
 /** Generates a linearizable history: each op takes effect at a random instant inside its interval. */
 export function randomHistory(seed: number, processes: number, opsCount: number, keys = ['k']) {

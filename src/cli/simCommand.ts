@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { DEFAULT_SIM, DEFECTS, type SimResult, simulateSeed } from '../sim/Simulator.js';
+import { intOption, numberOption } from './options.js';
+
+async function main(): Promise<void> {
+  const program = new Command('sim')
+    .description(
+      'deterministic simulation of whole clusters: seeded delays, crashes, pauses; each seed judged',
+    )
+    .option('--seeds <n>', 'how many seeds to run', intOption(1), 100)
+    .option('--start <s>', 'first seed', intOption(0), 1)
+    .option('--seed <s>', 'run this one seed (with --trace, print its full event trace)', intOption(0))
+    .option('--places <n>', 'active places (a spare more is started)', intOption(2, 16), DEFAULT_SIM.places)
+    .option(
+      '--seconds <s>',
+      'simulated seconds of workload per seed',
+      numberOption(1, 100_000),
+      DEFAULT_SIM.seconds,
+    )
+    .option('--steps <k>', 'simulation steps allowed per seed', intOption(1000), DEFAULT_SIM.maxSteps)
+    .addOption(
+      new Option('--mode <mode>', 'failure model').choices(['normal', 'catastrophe']).default('normal'),
+    )
+    .addOption(
+      new Option('--defect <defect>', 'wire in a known defect (to see it caught)').choices([...DEFECTS]),
+    )
+    .option('--trace', 'print the event trace of --seed')
+    .option('--json', 'print the summary as one JSON line')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str.trim().split('\n')[0] + '\n') });
+  try {
+    program.parse(process.argv);
+  } catch (err) {
+    process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+    return;
+  }
+  const o = program.opts();
+  const base = { places: o.places, seconds: o.seconds, maxSteps: o.steps, mode: o.mode, defect: o.defect };
+  const seeds: number[] =
+    o.seed !== undefined ? [o.seed] : Array.from({ length: o.seeds }, (_, i) => o.start + i);
+  const started = performance.now();
+  const failed: number[] = [];
+  let faults = 0;
+  let ops = 0;
+  let simulatedMs = 0;
+  let lastProgress = started;
+  for (const seed of seeds) {
+    const trace = o.trace === true ? (line: string) => process.stdout.write(line + '\n') : undefined;
+    let r: SimResult;
+    try {
+      r = await simulateSeed(seed, { ...base, trace });
+    } catch (err) {
+      r = {
+        seed,
+        ok: false,
+        failure: `crashed: ${(err as Error).stack}`,
+        faults: 0,
+        ops: 0,
+        simulatedMs: 0,
+        steps: 0,
+        invalid: false,
+      };
+    }
+    faults += r.faults;
+    ops += r.ops;
+    simulatedMs += r.simulatedMs;
+    if (!r.ok) {
+      failed.push(seed);
+      process.stderr.write(
+        `seed ${seed} FAILED: ${r.failure}\n  replay: npm run sim -- --seed ${seed} --trace${o.defect ? ` --defect ${o.defect}` : ''}\n`,
+      );
+    }
+    const now = performance.now();
+    if (now - lastProgress > 2000) {
+      lastProgress = now;
+      process.stderr.write(
+        `sim: ${seeds.indexOf(seed) + 1}/${seeds.length} seeds, ${failed.length} failed, ${((now - started) / 1000).toFixed(0)} s\n`,
+      );
+    }
+  }
+  const summary = {
+    seeds: seeds.length,
+    failed,
+    faults,
+    ops,
+    simulatedSeconds: Math.round(simulatedMs / 1000),
+    wallSeconds: Math.round((performance.now() - started) / 100) / 10,
+  };
+  if (o.json === true) process.stdout.write(JSON.stringify(summary) + '\n');
+  else if (o.trace !== true)
+    process.stdout.write(
+      `${summary.seeds} seeds, ${failed.length} failed, ${faults} faults, ${ops} ops checked, ${summary.simulatedSeconds} simulated s in ${summary.wallSeconds} s\n`,
+    );
+  if (failed.length > 0) process.exitCode = 1;
+}
+
+if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop()!))
+  await main();

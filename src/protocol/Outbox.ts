@@ -1,0 +1,79 @@
+import type { PlaceOutMessage } from './wire/messages.js';
+
+/** The connection a message arrived on, as the runtime knows it: replies go back over it. */
+export type ReplyTo = unknown;
+
+/** Where a place's output ends up: the runtime maps it onto links, tests onto an in-memory network. */
+export interface OutputSink {
+  /** Sends to the place listening at address. */
+  sendTo(address: string, msg: PlaceOutMessage): void;
+  /** Answers over the connection a message arrived on. */
+  reply(to: ReplyTo, msg: PlaceOutMessage): void;
+  /** Drops the connection to a place declared dead, with whatever is queued for it. */
+  disconnect(address: string): void;
+}
+
+const SEND = 0;
+const REPLY = 1;
+const DISCONNECT = 2;
+
+/**
+ * What a place decided to send, in the order it decided it (the Ready of etcd's raft): the protocol
+ * only appends; the runtime drains it into the network once a batch of input is handled. Kept as
+ * parallel arrays so that queueing a message allocates nothing.
+ */
+export class Outbox {
+  private readonly kinds: number[] = [];
+  private readonly targets: unknown[] = [];
+  private readonly messages: (PlaceOutMessage | null)[] = [];
+  private head = 0;
+
+  /** Queues msg for the place at address. */
+  send(address: string, msg: PlaceOutMessage): void {
+    this.kinds.push(SEND);
+    this.targets.push(address);
+    this.messages.push(msg);
+  }
+
+  /** Queues msg as an answer over the connection `to`. */
+  reply(to: ReplyTo, msg: PlaceOutMessage): void {
+    this.kinds.push(REPLY);
+    this.targets.push(to);
+    this.messages.push(msg);
+  }
+
+  /** Queues the dropping of the connection to address (after what was queued before it). */
+  disconnect(address: string): void {
+    this.kinds.push(DISCONNECT);
+    this.targets.push(address);
+    this.messages.push(null);
+  }
+
+  /** Number of items waiting to be drained. */
+  get size(): number {
+    return this.kinds.length - this.head;
+  }
+
+  /**
+   * Hands every queued item to sink, in order. The sink may cause more output (a dropped connection is
+   * reported back to the place at once): a nested drain goes on from the same point, so order holds.
+   */
+  drain(sink: OutputSink): void {
+    while (this.head < this.kinds.length) {
+      const i = this.head++;
+      const kind = this.kinds[i];
+      const target = this.targets[i];
+      const msg = this.messages[i];
+      this.targets[i] = null;
+      this.messages[i] = null;
+      if (kind === DISCONNECT) sink.disconnect(String(target));
+      else if (kind === SEND) {
+        if (msg !== null && msg !== undefined) sink.sendTo(String(target), msg);
+      } else if (msg !== null && msg !== undefined) sink.reply(target, msg);
+    }
+    this.kinds.length = 0;
+    this.targets.length = 0;
+    this.messages.length = 0;
+    this.head = 0;
+  }
+}

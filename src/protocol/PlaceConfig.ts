@@ -1,0 +1,58 @@
+import type { Defects } from './defects.js';
+import type { Limits } from './limits.js';
+import type { Processor } from './requests/processors.js';
+
+/** The clock a place reads; the runtime gives the real one, tests a virtual one. */
+export interface Clock {
+  now(): number;
+}
+
+/** Everything a place is configured with. */
+export interface PlaceConfig {
+  address: string;
+  zone: string | null;
+  spare: boolean;
+  pid: number;
+  /** Places to join through, tried in turn; empty bootstraps a new cluster. */
+  seeds: string[];
+  partitionCount: number;
+  /** Active places needed before partitions are assigned (the cluster forms). */
+  minPlaces: number;
+  limits: Limits;
+  processors: Map<string, Processor>;
+  /** A place silent for this long is declared dead. */
+  failureTimeoutMs: number;
+  joinRetryMs: number;
+  tableRetryMs: number;
+  /** Remembered write results per partition, for exactly-once retries. */
+  maxResultsPerPartition: number;
+  /** Replication entries a backup buffers while an earlier one is missing. */
+  maxOutOfOrder: number;
+  /** Messages held while this place fetches a newer table. */
+  maxDeferred: number;
+  /** Writes of one partition waiting for its backup; beyond it new writes are refused (retry). */
+  maxPendingWrites: number;
+  /** Bytes of keys and values per piece of a whole-partition copy (each piece is one frame). */
+  snapshotPieceBytes: number;
+  /** Defects wired in by the simulator (defects.ts); none in a real place. */
+  defects?: Defects;
+}
+
+/** Sensible defaults for the tuning part of PlaceConfig. */
+export const DEFAULT_TUNING = {
+  partitionCount: 271,
+  minPlaces: 2,
+  failureTimeoutMs: 1000,
+  joinRetryMs: 500,
+  tableRetryMs: 300,
+  maxResultsPerPartition: 4096,
+  maxOutOfOrder: 65_536,
+  maxDeferred: 10_000,
+  maxPendingWrites: 65_536,
+  snapshotPieceBytes: 1024 * 1024,
+} as const;
+
+/** Heartbeat period: five per failure timeout. */
+export function heartbeatMs(config: PlaceConfig): number {
+  return Math.max(1, Math.floor(config.failureTimeoutMs / 5));
+}

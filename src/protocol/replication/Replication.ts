@@ -1,0 +1,365 @@
+import type { PartitionCopies } from '../copy/PartitionCopies.js';
+import { invariant } from '../invariant.js';
+import type { Membership } from '../membership/Membership.js';
+import type { Outbox, ReplyTo } from '../Outbox.js';
+import type { Clock, PlaceConfig } from '../PlaceConfig.js';
+import { answer } from '../requests/replies.js';
+import type { PartitionAssignment, PartitionTable } from '../table/PartitionTable.js';
+import type {
+  ErrorCode,
+  OpRequest,
+  Outcome,
+  ReplicateAcks,
+  ReplicateBatch,
+  ReplicateEntry,
+  ReplicateReject,
+  SnapshotChunk,
+} from '../wire/messages.js';
+import { entryAt, entryCount, pushEntry } from '../wire/replicationBatch.js';
+import { PartitionReplica, type Waiter } from './PartitionReplica.js';
+
+/**
+ * Replication of every partition this place holds: the primary's write path (numbered entries,
+ * batched per backup per turn, answered once the backup acknowledges), resends after a broken
+ * connection or a stall, the backup's in-order apply and its batched acknowledgements, fencing by
+ * epoch, and the copy target's side of a whole-partition copy.
+ */
+export class Replication {
+  private readonly replicas: PartitionReplica[] = [];
+  /** Waiters whose writes completed (or failed) during this step, answered together. */
+  private readonly done: Waiter[] = [];
+  /** Replication entries of this turn, per backup address, flattened (see ReplicateBatch). */
+  private readonly entriesOut = new Map<string, unknown[]>();
+  private readonly ackDirty = new Set<number>();
+  private readonly ackTo: ReplyTo[] = [];
+  /** When entries were last sent again to an address whose connection broke. */
+  private readonly lastResendAt = new Map<string, number>();
+  /** Per partition: the oldest unacknowledged write, and since when it has been the oldest. */
+  private readonly stalls: ({ seq: number; since: number } | undefined)[] = [];
+
+  constructor(
+    private readonly config: PlaceConfig,
+    private readonly clock: Clock,
+    private readonly out: Outbox,
+    private readonly membership: Membership,
+    private readonly copies: PartitionCopies,
+  ) {}
+
+  /** A partition's replica here (created when the first table arrives). */
+  replica(p: number): PartitionReplica | undefined {
+    return this.replicas[p];
+  }
+
+  /** Takes on the roles a newly adopted table gives this place, then answers what completed. */
+  applyRoles(table: PartitionTable, me: number | null): void {
+    const partitions = table.data.partitions;
+    // The cluster's partition count wins over a joiner's own configuration.
+    while (this.replicas.length < partitions.length) {
+      this.replicas.push(
+        new PartitionReplica(
+          this.replicas.length,
+          this.config.maxResultsPerPartition,
+          this.config.maxOutOfOrder,
+          this.config.defects,
+        ),
+      );
+    }
+    for (const [p, a] of partitions.entries()) this.applyRole(this.replicas[p]!, a, me);
+    this.answerDone();
+  }
+
+  /** Moves one replica to the role the table gives this place: promotion, copy start or end, demotion. */
+  private applyRole(rep: PartitionReplica, a: PartitionAssignment, me: number | null): void {
+    invariant(
+      a.primary === null || (a.primary !== a.backup && a.primary !== a.target),
+      () => `partition ${rep.id} has place ${a.primary} as primary and as backup or copy target`,
+    );
+    const role =
+      me === null
+        ? 'none'
+        : a.primary === me
+          ? 'primary'
+          : a.backup === me || a.target === me
+            ? 'backup'
+            : 'none';
+    if (role === 'primary') {
+      if (rep.role !== 'primary') {
+        rep.promote(a.epoch);
+        this.copies.clear(rep.id);
+      } else if (a.epoch > rep.epoch) rep.raiseEpoch(a.epoch);
+      if (a.backup === null && a.target === null) rep.completePending(this.done);
+      this.copies.follow(rep, a);
+      return;
+    }
+    if (rep.role === 'primary') {
+      rep.abandonPending(this.done);
+      this.failDone('redirect', `partition ${rep.id} changed primary`);
+    }
+    this.copies.clear(rep.id);
+    if (role === 'backup') rep.becomeBackup(a.epoch, a.target === me);
+    else if (rep.role !== 'none') rep.reset();
+  }
+
+  /** This place was declared dead: every replica forgets everything; waiting clients retry elsewhere. */
+  dropAll(): void {
+    for (const rep of this.replicas) {
+      if (rep.role === 'primary') rep.abandonPending(this.done);
+      rep.reset();
+      this.copies.clear(rep.id);
+    }
+    this.failDone('redirect', 'this place was replaced; retry');
+  }
+
+  /** The store is invalid: every write waiting for its backup fails with the reason. */
+  failPending(code: ErrorCode, why: string): void {
+    for (const rep of this.replicas) if (rep.role === 'primary') rep.abandonPending(this.done);
+    this.failDone(code, why);
+  }
+
+  /** Primary: applies a write, numbers it, and answers it once it is as durable as the partition allows. */
+  write(
+    from: ReplyTo,
+    m: OpRequest,
+    rep: PartitionReplica,
+    value: Uint8Array | null,
+    outcome: Outcome,
+  ): void {
+    const table = this.membership.table!;
+    const a = table.data.partitions[rep.id]!;
+    // The backup, else the target of the copy that will become the backup (synchronous once it caught up).
+    const to = table.member(a.backup ?? a.target)?.address ?? null;
+    // The defect: every write is answered at once, as if there were no backup, and never replicated.
+    const unreplicated = this.config.defects?.has('ack-before-replication') === true;
+    const mode =
+      to === null || unreplicated ? 'alone' : this.copies.waitsForPartner(rep, a) ? 'sync' : 'async';
+    const waiter: Waiter = { to: from, id: m.id, outcome };
+    const entry = rep.primaryWrite(
+      m.k,
+      value,
+      m.c,
+      m.id,
+      m.lo,
+      outcome,
+      waiter,
+      mode,
+      this.membership.version,
+    );
+    if (mode !== 'sync') answer(this.out, waiter, this.membership.version);
+    if (entry !== null && to !== null) this.queueEntry(to, entry);
+  }
+
+  /**
+   * The connection to address broke, and what was queued on it may be lost: send the backup there
+   * every entry it has not acknowledged again, and restart copies to it that had not caught up.
+   */
+  connectionLost(address: string): void {
+    const table = this.membership.table;
+    const member = table?.memberAt(address);
+    if (table === null || member === undefined || member.state === 'dead' || this.membership.id === null)
+      return;
+    // A place that is down fails every new connection at once: resend at most once per retry period.
+    const now = this.clock.now();
+    if (now - (this.lastResendAt.get(address) ?? Number.NEGATIVE_INFINITY) < this.config.tableRetryMs) return;
+    this.lastResendAt.set(address, now);
+    for (const rep of this.replicas) {
+      if (rep.role !== 'primary') continue;
+      const a = table.data.partitions[rep.id];
+      if (this.copies.restartBroken(rep, member.id)) continue;
+      if (a !== undefined && (a.backup === member.id || a.target === member.id))
+        this.resendUnacknowledged(rep, address);
+    }
+  }
+
+  /** Primaries, every tick: resend what stalled, report copies and handovers. */
+  tick(now: number): void {
+    for (const rep of this.replicas) {
+      if (rep.role !== 'primary') continue;
+      this.resendIfStalled(rep, now);
+      this.copies.tick(rep, now);
+    }
+  }
+
+  private resendUnacknowledged(rep: PartitionReplica, address: string): void {
+    for (const entry of rep.unacknowledged()) this.queueEntry(address, entry);
+  }
+
+  /** Queues a replication entry for address; flush() sends each backup's entries of the turn as one batch. */
+  private queueEntry(address: string, e: ReplicateEntry): void {
+    let batch = this.entriesOut.get(address);
+    if (batch === undefined) {
+      batch = [];
+      this.entriesOut.set(address, batch);
+    }
+    pushEntry(batch, e);
+  }
+
+  /**
+   * Primary: when the oldest unacknowledged write has made no progress for a failure timeout (an
+   * entry or its ack was lost with a broken connection), sends the backup every such entry again.
+   */
+  private resendIfStalled(rep: PartitionReplica, now: number): void {
+    const seq = rep.oldestPendingSeq();
+    const stall = this.stalls[rep.id];
+    if (seq === 0) {
+      this.stalls[rep.id] = undefined;
+      return;
+    }
+    if (stall === undefined || stall.seq !== seq) {
+      this.stalls[rep.id] = { seq, since: now };
+      return;
+    }
+    if (now - stall.since < this.config.failureTimeoutMs) return;
+    stall.since = now;
+    const table = this.membership.table!;
+    const a = table.data.partitions[rep.id];
+    const address = table.member(a?.backup ?? a?.target ?? null)?.address;
+    if (address !== undefined) this.resendUnacknowledged(rep, address);
+  }
+
+  /**
+   * Sends what this turn coalesced: each backup's replication entries as one batch, and the
+   * acknowledgements per primary connection as one message.
+   */
+  flush(): void {
+    const tv = this.membership.version;
+    if (this.entriesOut.size > 0) {
+      for (const [address, es] of this.entriesOut) this.out.send(address, { t: 'replBatch', tv, es });
+      this.entriesOut.clear();
+    }
+    if (this.ackDirty.size === 0) return;
+    const byLink = new Map<ReplyTo, number[]>();
+    for (const p of this.ackDirty) {
+      const rep = this.replicas[p]!;
+      const to = this.ackTo[p];
+      let as = byLink.get(to);
+      if (as === undefined) {
+        as = [];
+        byLink.set(to, as);
+      }
+      as.push(p, rep.epoch, rep.seq);
+    }
+    this.ackDirty.clear();
+    for (const [to, as] of byLink) {
+      this.out.reply(to, { t: 'replAcks', tv, id: this.membership.id!, as });
+    }
+  }
+
+  /** Backup: applies one entry in order (buffering early ones), or refuses it from an older epoch. */
+  handleReplicate(from: ReplyTo, m: ReplicateEntry): void {
+    const rep = this.replicas[m.p];
+    if (rep === undefined || rep.role !== 'backup') {
+      if (m.tv > this.membership.version) {
+        this.membership.defer(from, m, from);
+        return;
+      }
+      this.rejectReplication(
+        from,
+        m.p,
+        rep?.epoch ?? 0,
+        `place ${this.membership.id} is not the backup of partition ${m.p}`,
+      );
+      return;
+    }
+    if (m.tv > this.membership.version) this.membership.learnNewerTable();
+    const verdict = rep.backupApply(m);
+    if (verdict === 'stale-epoch') {
+      this.rejectReplication(
+        from,
+        m.p,
+        rep.epoch,
+        `epoch ${m.e} of partition ${m.p} is older than ${rep.epoch}`,
+      );
+      return;
+    }
+    if (verdict === 'overflow' || rep.receivingSnapshot) return;
+    this.scheduleAck(m.p, from);
+  }
+
+  /** Backup: a primary's entries of one turn. */
+  handleReplicateBatch(from: ReplyTo, m: ReplicateBatch): void {
+    const n = entryCount(m.es);
+    for (let i = 0; i < n; i++) this.handleReplicate(from, entryAt(m.es, i, m.tv));
+  }
+
+  /** Primary: a backup's acknowledgements of one turn. */
+  handleReplicateAcks(m: ReplicateAcks): void {
+    const as = m.as;
+    for (let i = 0; i + 2 < as.length; i += 3) this.handleReplicateAck(as[i]!, as[i + 1]!, as[i + 2]!, m.id);
+  }
+
+  /** The backup `from` holds partition p up to seq s in epoch e. */
+  private handleReplicateAck(p: number, e: number, s: number, from: number): void {
+    const rep = this.replicas[p];
+    if (rep === undefined || rep.role !== 'primary' || e !== rep.epoch) return;
+    const a = this.membership.table!.data.partitions[p];
+    // Only the partner may acknowledge, and never past what was sent to it.
+    if (a === undefined || from !== (a.backup ?? a.target) || s > rep.seq) return;
+    rep.acknowledge(s, this.done);
+    this.answerDone();
+    // While a copy runs the partition has no backup, so acks come from the copy's target.
+    this.copies.acknowledged(rep, s, this.clock.now());
+  }
+
+  /** Primary: its backup knows a newer epoch, so this place was deposed: it stops and learns the table. */
+  handleReplicateReject(m: ReplicateReject): void {
+    const rep = this.replicas[m.p];
+    if (rep === undefined || rep.role !== 'primary' || m.e <= rep.epoch) return;
+    rep.fence(this.done);
+    this.copies.clear(rep.id);
+    this.failDone('redirect', `partition ${m.p} changed primary`);
+    const leader = this.membership.table?.leader;
+    if (leader && leader.id !== this.membership.id) this.membership.fetchTable(leader.address);
+  }
+
+  /** Target of a copy: applies one piece of the snapshot; acknowledges it, or the whole at the last. */
+  handleSnapshot(from: ReplyTo, m: SnapshotChunk): void {
+    const rep = this.replicas[m.p];
+    if (rep === undefined || rep.role !== 'backup') {
+      if (m.tv > this.membership.version) this.membership.defer(from, m, from);
+      return;
+    }
+    const a = this.membership.table!.data.partitions[m.p];
+    if (a === undefined || a.primary !== m.from || a.target !== this.membership.id || m.e < rep.epoch) return;
+    if (m.i === 0) rep.beginCopy();
+    if (!rep.receivingSnapshot) return;
+    rep.applySnapshotChunk(m.kv, m.rs);
+    if (m.i === m.n - 1) {
+      rep.finishSnapshot(m.s, m.e);
+      this.scheduleAck(m.p, from);
+    } else {
+      this.out.reply(from, {
+        t: 'snapAck',
+        tv: this.membership.version,
+        p: m.p,
+        e: m.e,
+        i: m.i,
+        id: this.membership.id!,
+      });
+    }
+  }
+
+  /** Answers every waiter whose write completed. */
+  answerDone(): void {
+    const done = this.done;
+    const tv = this.membership.version;
+    for (const w of done) answer(this.out, w, tv);
+    done.length = 0;
+  }
+
+  /** Answers every waiter in `done` with an error. */
+  private failDone(code: ErrorCode, why: string): void {
+    const tv = this.membership.version;
+    for (const w of this.done) this.out.reply(w.to, { t: 'err', id: w.id, tv, code, msg: why });
+    this.done.length = 0;
+  }
+
+  private rejectReplication(to: ReplyTo, p: number, epoch: number, why: string): void {
+    this.out.reply(to, { t: 'replReject', tv: this.membership.version, p, e: epoch, msg: why });
+  }
+
+  /** Acknowledges partition p's replication back over `to`, once per turn (see flush). */
+  private scheduleAck(p: number, to: ReplyTo): void {
+    this.ackTo[p] = to;
+    this.ackDirty.add(p);
+  }
+}

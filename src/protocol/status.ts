@@ -1,0 +1,53 @@
+import { type PartitionTable, roleCounts } from './table/PartitionTable.js';
+import type { ClusterStatus } from './wire/messages.js';
+
+/** The cluster as a table shows it, in the shape of `status --json` (docs/contract.md). */
+export function clusterStatus(
+  table: PartitionTable,
+  invalidReason: string | null,
+  failureTimeoutMs: number,
+): ClusterStatus {
+  const data = table.data;
+  const leader = table.leader ?? null;
+  const deputy = table.deputy ?? null;
+  const counts = roleCounts(data);
+  return {
+    valid: invalidReason === null,
+    invalidReason,
+    tableVersion: data.version,
+    leader: leader?.id ?? null,
+    deputy: deputy?.id ?? null,
+    failureTimeoutMs,
+    formed: data.formed,
+    minPlaces: data.minPlaces,
+    places: data.members.map((m) => ({
+      id: m.id,
+      address: m.address,
+      pid: m.pid,
+      role:
+        m.state === 'dead'
+          ? 'member'
+          : m.id === leader?.id
+            ? 'leader'
+            : m.id === deputy?.id
+              ? 'deputy'
+              : m.state === 'spare'
+                ? 'spare'
+                : 'member',
+      zone: m.zone,
+      state: m.state,
+      primaries: counts.get(m.id)?.primaries ?? 0,
+      backups: counts.get(m.id)?.backups ?? 0,
+    })),
+    partitions: data.formed
+      ? data.partitions.map((a, id) => ({
+          id,
+          primary: a.primary,
+          backup: a.backup,
+          target: a.target,
+          epoch: a.epoch,
+          state: a.state,
+        }))
+      : [],
+  };
+}

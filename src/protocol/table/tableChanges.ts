@@ -1,0 +1,175 @@
+import type { Member, PartitionAssignment, TableData } from './PartitionTable.js';
+
+/** Copies a table for a change: new version, fresh member and partition objects. */
+function nextVersion(t: TableData): TableData {
+  return {
+    ...t,
+    version: t.version + 1,
+    members: t.members.map((m) => ({ ...m })),
+    partitions: t.partitions.map((p) => ({ ...p })),
+  };
+}
+
+/** Returns the state a partition's holders imply. */
+function stateOf(a: PartitionAssignment): PartitionAssignment['state'] {
+  if (a.primary === null) return 'lost';
+  if (a.target !== null) return 'migrating';
+  return a.backup === null ? 'degraded' : 'ok';
+}
+
+/**
+ * Marks places dead: each partition whose primary died is taken over by its backup (the epoch grows,
+ * fencing the old primary); one whose backup or copy target died loses it. A partition left with no
+ * copy is lost, and a table with a lost partition is invalid.
+ */
+export function markDead(t: TableData, dead: readonly number[]): TableData {
+  const next = nextVersion(t);
+  const gone = new Set(dead);
+  for (const m of next.members) if (gone.has(m.id)) m.state = 'dead';
+  const lost: number[] = [];
+  next.partitions.forEach((a, p) => {
+    if (a.target !== null && gone.has(a.target)) a.target = null;
+    if (a.backup !== null && gone.has(a.backup)) a.backup = null;
+    if (a.primary !== null && gone.has(a.primary)) {
+      // A copy in progress is incomplete: only a full backup may take over.
+      a.primary = a.backup;
+      a.backup = null;
+      a.target = null;
+      a.epoch++;
+      if (a.primary === null) lost.push(p);
+    }
+    a.state = stateOf(a);
+  });
+  if (lost.length > 0 && next.valid) {
+    next.valid = false;
+    next.invalidReason =
+      `both copies of ${lost.length === 1 ? 'partition' : `${lost.length} partitions`} ` +
+      `${lost.slice(0, 10).join(', ')}${lost.length > 10 ? ', ...' : ''} lost when place(s) ${dead.join(', ')} died`;
+  }
+  return next;
+}
+
+/** Starts a new leadership term: the deputy taking over bumps it so the old leader's tables lose. */
+export function newTerm(t: TableData): TableData {
+  return { ...nextVersion(t), term: t.term + 1 };
+}
+
+/**
+ * Restores redundancy: every partition with a primary but no backup or copy target gets a target.
+ * A spare is put to work first (it takes over the dead place's roles); with none left, the
+ * survivors share the work, least loaded first, never in the primary's zone when another zone has
+ * a live active place. Returns the same table when there is nothing to do.
+ */
+export function planRepair(t: TableData): TableData {
+  const needy = t.partitions.flatMap((a, p) =>
+    a.primary !== null && a.backup === null && a.target === null ? [p] : [],
+  );
+  if (needy.length === 0 || !t.valid) return t;
+  const next = nextVersion(t);
+  const spare = next.members.find((m) => m.state === 'spare');
+  if (spare !== undefined) spare.state = 'active';
+  const active = next.members.filter((m) => m.state === 'active');
+  if (active.length < 2) return spare !== undefined ? next : t;
+  const load = new Map<number, number>(active.map((m) => [m.id, 0]));
+  for (const a of next.partitions) {
+    for (const id of [a.backup, a.target]) if (id !== null && load.has(id)) load.set(id, load.get(id)! + 1);
+  }
+  const byId = new Map<number, Member>(active.map((m) => [m.id, m]));
+  for (const p of needy) {
+    const a = next.partitions[p]!;
+    const primaryZone = byId.get(a.primary!)?.zone ?? null;
+    let best: Member | undefined;
+    let bestScore = Number.POSITIVE_INFINITY;
+    for (const m of active) {
+      if (m.id === a.primary) continue;
+      // Other zone first, then the fresh spare, then the least loaded.
+      const sameZone = primaryZone !== null && m.zone === primaryZone ? 1 : 0;
+      const score = sameZone * 1e9 + (m.id === spare?.id ? 0 : 1e6) + load.get(m.id)!;
+      if (score < bestScore) {
+        best = m;
+        bestScore = score;
+      }
+    }
+    if (best === undefined) continue;
+    a.target = best.id;
+    a.state = 'migrating';
+    load.set(best.id, load.get(best.id)! + 1);
+  }
+  return next;
+}
+
+/** Makes a completed copy the partition's backup. Returns the same table if the copy is no longer wanted. */
+export function completeCopy(t: TableData, partition: number, target: number, epoch: number): TableData {
+  const a = t.partitions[partition];
+  if (a === undefined || a.target !== target || a.epoch !== epoch || handingOver(a)) return t;
+  const next = nextVersion(t);
+  const b = next.partitions[partition]!;
+  b.backup = target;
+  b.target = null;
+  b.state = stateOf(b);
+  return next;
+}
+
+/**
+ * Evens out primaries after a repair: while one active place has at least two primaries more than
+ * another, a partition led by the first and backed by the second is marked to hand its primary role
+ * over to its backup (state migrating, target = the backup). Only on a fully repaired table.
+ */
+export function planHandovers(t: TableData): TableData {
+  if (!t.valid || !t.formed || t.partitions.some((a) => a.state !== 'ok')) return t;
+  const active = t.members.filter((m) => m.state === 'active').map((m) => m.id);
+  const count = new Map<number, number>(active.map((id) => [id, 0]));
+  for (const a of t.partitions)
+    if (a.primary !== null && count.has(a.primary)) count.set(a.primary, count.get(a.primary)! + 1);
+  const moves: number[] = [];
+  const moved = new Set<number>();
+  for (let guard = 0; guard < t.partitions.length; guard++) {
+    const byLoad = [...count].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+    let found = -1;
+    for (const [from, fromCount] of byLoad) {
+      for (let i = byLoad.length - 1; i >= 0 && found < 0; i--) {
+        const [to, toCount] = byLoad[i]!;
+        if (fromCount - toCount < 2) break;
+        found = t.partitions.findIndex((a, p) => !moved.has(p) && a.primary === from && a.backup === to);
+        if (found >= 0) {
+          count.set(from, fromCount - 1);
+          count.set(to, toCount + 1);
+        }
+      }
+      if (found >= 0) break;
+    }
+    if (found < 0) break;
+    moved.add(found);
+    moves.push(found);
+  }
+  if (moves.length === 0) return t;
+  const next = nextVersion(t);
+  for (const p of moves) {
+    const a = next.partitions[p]!;
+    a.target = a.backup;
+    a.state = 'migrating';
+  }
+  return next;
+}
+
+/** True when a partition's primary role is being handed over to its backup. */
+export function handingOver(a: PartitionAssignment): boolean {
+  return a.target !== null && a.target === a.backup;
+}
+
+/**
+ * Swaps primary and backup once the old primary has stopped answering and its backup holds every
+ * write it answered; the epoch grows, fencing the old primary. Same table if no longer wanted.
+ */
+export function completeHandover(t: TableData, partition: number, from: number, epoch: number): TableData {
+  const a = t.partitions[partition];
+  if (a === undefined || a.primary !== from || !handingOver(a) || a.epoch !== epoch) return t;
+  const next = nextVersion(t);
+  const b = next.partitions[partition]!;
+  b.primary = a.backup;
+  b.backup = from;
+  b.target = null;
+  b.epoch = a.epoch + 1;
+  b.state = 'ok';
+  return next;
+}

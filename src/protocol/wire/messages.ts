@@ -1,0 +1,334 @@
+import type { TableData } from '../table/PartitionTable.js';
+
+/**
+ * The messages places and clients exchange. Each is a plain object tagged with its type `t`, sent as
+ * one MessagePack frame; field names are short because they travel with every message. This file is
+ * the one place the wire names are defined: decode.ts checks raw frames against these shapes.
+ */
+
+/** A message as it comes off the wire, before it is checked: a tag and any fields. */
+export type WireMessage = { t: string } & Record<string, unknown>;
+
+/** Anything sent: an object tagged with its type (a typed message, or a raw one). */
+export type Tagged = { t: string } | WireMessage;
+
+/** Operations a client can ask of a key's primary. */
+export type OpCode = 'get' | 'put' | 'cas' | 'del' | 'submit';
+
+/** A client request. Values travel as MessagePack bytes the place stores without decoding. */
+export interface OpRequest {
+  t: 'op';
+  /** Request number, unique per client; with `c` it identifies a write for exactly-once retries. */
+  id: number;
+  /** Client id. */
+  c: string;
+  /** The client's lowest request id still in flight: it never retries a lower one. */
+  lo?: number;
+  /** Sender's table version. */
+  tv: number;
+  o: OpCode;
+  k: string;
+  /** New value (put, cas; null in cas means delete). */
+  v?: Uint8Array | null;
+  /** Expected value of cas; null means "absent". */
+  x?: Uint8Array | null;
+  /** Processor name (submit). */
+  p?: string;
+  /** Processor argument, MessagePack bytes (submit). */
+  a?: Uint8Array;
+}
+
+/** Success reply to an OpRequest. */
+export interface OpResult {
+  t: 'res';
+  id: number;
+  tv: number;
+  /** get: null when the key is absent. */
+  v?: Uint8Array | null;
+  /** get: the value itself, written into the reply as the MessagePack it is stored as. */
+  u?: unknown;
+  /** cas: whether it swapped. */
+  ok?: boolean;
+  /** submit: the processor's result as MessagePack bytes. */
+  r?: Uint8Array;
+}
+
+/** Error codes a place answers with. */
+export type ErrorCode =
+  | 'redirect'
+  | 'unavailable'
+  | 'invalid'
+  | 'bad_request'
+  | 'too_large'
+  | 'unknown_command'
+  | 'unknown_processor'
+  | 'processor_failed'
+  | 'bad_frame'
+  | 'frame_too_large'
+  | 'bad_message';
+
+/** Error reply; `table` is attached to redirects when the place knows a newer table than the sender. */
+export interface ErrorReply {
+  t: 'err';
+  id?: number;
+  tv?: number;
+  code: ErrorCode;
+  msg: string;
+  /** Address that should be asked instead. */
+  to?: string;
+  table?: TableData;
+}
+
+/** Fields of one entry in a ReplicateBatch, flattened: p, e, s, k, v, c, i, lo, out. */
+export const BATCH_ENTRY_FIELDS = 9;
+
+/** The entries a primary produced for one backup in one turn, flattened (one frame instead of many). */
+export interface ReplicateBatch {
+  t: 'replBatch';
+  tv: number;
+  es: unknown[];
+}
+
+/** A backup's acknowledgements of one turn, flattened as (partition, epoch, highest seq applied in order) triples. */
+export interface ReplicateAcks {
+  t: 'replAcks';
+  tv: number;
+  id: number;
+  as: number[];
+}
+
+/** One ordered update of a partition, sent by its primary to its backup. */
+export interface ReplicateEntry {
+  t: 'repl';
+  tv: number;
+  p: number;
+  e: number;
+  s: number;
+  k: string;
+  /** New value bytes; null deletes the key. */
+  v: Uint8Array | null;
+  /** The client request (client id, request id) for exactly-once retries, and its outcome. */
+  c?: string;
+  i?: number;
+  /** The client's lowest request id still in flight: outcomes of lower ones can be forgotten. */
+  lo?: number;
+  out?: Outcome;
+}
+
+/** The part of a reply that a retried write gets back unchanged. */
+export interface Outcome {
+  ok?: boolean;
+  r?: Uint8Array;
+}
+
+/** Backup to primary: replication from an older epoch, refused. */
+export interface ReplicateReject {
+  t: 'replReject';
+  tv: number;
+  p: number;
+  /** The backup's epoch, newer than the sender's. */
+  e: number;
+  msg: string;
+}
+
+/** A new place asks the leader to be admitted. */
+export interface JoinRequest {
+  t: 'join';
+  tv: number;
+  address: string;
+  zone: string | null;
+  spare?: boolean;
+  pid: number;
+}
+
+/** Leader to a joining place: its id and the table that holds it. */
+export interface JoinAccepted {
+  t: 'joined';
+  tv: number;
+  id: number;
+  table: TableData;
+}
+
+/** Leader to deputy: a table to store before the leader acts on it. */
+export interface TablePush {
+  t: 'tablePush';
+  tv: number;
+  table: TableData;
+}
+
+/** Deputy to leader: the pushed table of version `tv` is stored. */
+export interface TableAck {
+  t: 'tableAck';
+  tv: number;
+  term?: number;
+}
+
+/** A table a place should adopt if it is newer than its own. */
+export interface TableUpdate {
+  t: 'tableUpdate';
+  tv: number;
+  table: TableData;
+}
+
+/** Asks for the receiver's table (answered with TableReply). */
+export interface TableGet {
+  t: 'tableGet';
+  tv: number;
+}
+
+/** The receiver's table, with its id. */
+export interface TableReply {
+  t: 'table';
+  tv: number;
+  /** The answering place's id (null while it is joining). */
+  id: number | null;
+  table: TableData;
+}
+
+/** Sign of life, sent every heartbeat interval to the leader (the leader sends one to its deputy). */
+export interface Heartbeat {
+  t: 'hb';
+  tv: number;
+  term: number;
+  id: number;
+  /** Sender's clock when sent; echoed back, it dates the lease the answer grants. */
+  ts: number;
+}
+
+/** Answer to a heartbeat: renews the sender's lease from `ts`, if it comes from the right place and term. */
+export interface HeartbeatAck {
+  t: 'hbAck';
+  tv: number;
+  term: number;
+  id: number;
+  ts: number;
+}
+
+/** One chunk of a whole-partition copy, from the partition's primary to the copy's target. */
+export interface SnapshotChunk {
+  t: 'snap';
+  tv: number;
+  p: number;
+  e: number;
+  /** The sequence number the snapshot is complete at. */
+  s: number;
+  /** The sending primary's id. */
+  from: number;
+  /** Chunk index and count. */
+  i: number;
+  n: number;
+  /** Keys and values, flattened: [key, value, key, value, ...]. */
+  kv: (string | Uint8Array)[];
+  /** Remembered results, flattened: [client, request id, outcome, ...]. */
+  rs: (string | number | Outcome)[];
+}
+
+/** Target to primary: chunk `i` of a copy arrived; the next may follow. */
+export interface SnapshotAck {
+  t: 'snapAck';
+  tv: number;
+  p: number;
+  e: number;
+  i: number;
+  id: number;
+}
+
+/** Primary to leader: the copy of a partition to `to` is complete and in sync. */
+export interface CopyComplete {
+  t: 'copied';
+  tv: number;
+  p: number;
+  to: number;
+  e: number;
+}
+
+/** Primary to leader: its backup holds every write it answered; the roles may swap. */
+export interface HandoverReady {
+  t: 'handedOver';
+  tv: number;
+  p: number;
+  from: number;
+  e: number;
+}
+
+/** The store is invalid: every place that hears it fails every request from then on. */
+export interface InvalidNotice {
+  t: 'invalid';
+  tv: number;
+  term: number;
+  reason: string;
+}
+
+/** Asks the leader (or an invalid place) for the cluster's status. */
+export interface StatusGet {
+  t: 'status';
+  tv: number;
+  id?: number;
+}
+
+/** The answer to StatusGet. */
+export interface StatusReply {
+  t: 'statusReply';
+  id?: number;
+  tv: number;
+  status: ClusterStatus;
+}
+
+/** Every message a place acts on, once decoded: narrow on `t`. */
+export type PlaceMessage =
+  | OpRequest
+  | ReplicateEntry
+  | ReplicateBatch
+  | ReplicateAcks
+  | ReplicateReject
+  | SnapshotChunk
+  | SnapshotAck
+  | CopyComplete
+  | HandoverReady
+  | Heartbeat
+  | HeartbeatAck
+  | JoinRequest
+  | JoinAccepted
+  | TablePush
+  | TableAck
+  | TableUpdate
+  | TableGet
+  | TableReply
+  | InvalidNotice
+  | StatusGet
+  | ErrorReply;
+
+/** Every message a place sends. */
+export type PlaceOutMessage = PlaceMessage | OpResult | StatusReply;
+
+/** The cluster as `placestore status --json` prints it (docs/contract.md). */
+export interface ClusterStatus {
+  valid: boolean;
+  invalidReason: string | null;
+  tableVersion: number;
+  leader: number | null;
+  deputy: number | null;
+  failureTimeoutMs: number;
+  /** False while fewer than minPlaces active places have joined; partitions is empty until then. */
+  formed: boolean;
+  minPlaces: number;
+  places: {
+    id: number;
+    address: string;
+    pid: number;
+    role: 'leader' | 'deputy' | 'member' | 'spare';
+    zone: string | null;
+    state: 'active' | 'spare' | 'dead';
+    primaries: number;
+    backups: number;
+  }[];
+  partitions: {
+    id: number;
+    primary: number | null;
+    backup: number | null;
+    /** Where a copy is in progress (state migrating), else null. */
+    target: number | null;
+    epoch: number;
+    state: string;
+  }[];
+}

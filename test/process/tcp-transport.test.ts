@@ -1,0 +1,335 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { encodeFrame, FrameDecoder } from '../../src/transport/FrameCodec.js';
+import { type TcpLink, TcpTransport, type TcpTransportOptions } from '../../src/transport/TcpTransport.js';
+import type { Link, WireMessage } from '../../src/transport/Transport.js';
+
+const cleanups: Array<() => unknown> = [];
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function transport(options?: TcpTransportOptions): TcpTransport {
+  const t = new TcpTransport(options);
+  cleanups.push(() => t.close());
+  return t;
+}
+
+/** A listening transport that answers `req` with `res` (same id, optional payload of `size` bytes). */
+async function echoServer(options?: TcpTransportOptions): Promise<{ server: TcpTransport; address: string }> {
+  const server = transport(options);
+  server.onMessage((link, msg) => {
+    if (msg.t === 'req') {
+      const reply: WireMessage = { t: 'res', id: msg.id };
+      if (typeof msg.size === 'number') reply.data = Buffer.alloc(msg.size, 1);
+      link.send(reply);
+    }
+  });
+  await server.listen('127.0.0.1:0');
+  return { server, address: server.listenAddress! };
+}
+
+function collectingClient(options?: TcpTransportOptions): {
+  client: TcpTransport;
+  replies: WireMessage[];
+  closed: Array<{ link: Link; reason: string }>;
+} {
+  const client = transport(options);
+  const replies: WireMessage[] = [];
+  const closed: Array<{ link: Link; reason: string }> = [];
+  client.onMessage((_link, msg) => {
+    replies.push(msg);
+  });
+  client.onLinkClosed((link, reason) => {
+    closed.push({ link, reason });
+  });
+  return { client, replies, closed };
+}
+
+/** A raw socket that decodes whatever frames the server sends back. */
+async function rawClient(
+  address: string,
+): Promise<{ socket: net.Socket; received: WireMessage[]; ended: () => boolean }> {
+  const [host, port] = address.split(':');
+  const socket = net.connect({ host, port: Number(port) });
+  cleanups.push(() => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const received: WireMessage[] = [];
+  const decoder = new FrameDecoder(64 * 1024 * 1024);
+  let closed = false;
+  socket.on('data', (chunk: Buffer) =>
+    decoder.push(
+      chunk,
+      (m) => {
+        received.push(m);
+      },
+      (e) => {
+        throw e;
+      },
+    ),
+  );
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+  });
+  return { socket, received, ended: () => closed };
+}
+
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+function lengthPrefix(n: number): Buffer {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(n, 0);
+  return header;
+}
+
+const waitFor = (condition: () => boolean, timeout = 10_000) =>
+  vi.waitFor(
+    () => {
+      if (!condition()) throw new Error('condition not met yet');
+    },
+    { timeout, interval: 5 },
+  );
+
+describe('TcpTransport', () => {
+  it('exchanges a request and a reply over a pooled link', async () => {
+    const { address } = await echoServer();
+    const { client, replies } = collectingClient();
+    const link = client.linkTo(address);
+    expect(client.linkTo(address)).toBe(link);
+    link.send({ t: 'req', id: 1 });
+    await waitFor(() => replies.length === 1);
+    expect(replies[0]).toEqual({ t: 'res', id: 1 });
+    expect(link.closed).toBe(false);
+  });
+
+  it('delivers 10,000 pipelined messages in order', async () => {
+    const { address } = await echoServer();
+    const { client, replies } = collectingClient();
+    const link = client.linkTo(address);
+    const count = 10_000;
+    for (let id = 0; id < count; id++) link.send({ t: 'req', id });
+    await waitFor(() => replies.length === count);
+    expect(replies.map((r) => r.id)).toEqual(Array.from({ length: count }, (_, i) => i));
+  });
+
+  it('delivers messages sent before the connection is up', async () => {
+    const { address } = await echoServer();
+    const { client, replies } = collectingClient();
+    const link = client.linkTo(address) as TcpLink;
+    expect(link.connected).toBe(false);
+    for (let id = 0; id < 5; id++) link.send({ t: 'req', id });
+    await waitFor(() => replies.length === 5);
+    expect(replies.map((r) => r.id)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('fails a link whose queue exceeds highWaterBytes while connecting', async () => {
+    const { address } = await echoServer();
+    const { client, closed } = collectingClient({ highWaterBytes: 1024 });
+    const link = client.linkTo(address);
+    link.send({ t: 'req', id: 1, pad: 'x'.repeat(2000) });
+    expect(link.closed).toBe(true);
+    expect(closed).toHaveLength(1);
+    expect(closed[0].reason).toMatch(/queued while connecting/);
+    expect(client.linkTo(address)).not.toBe(link);
+  });
+
+  it('flushes queued frames on close() and reports the close once', async () => {
+    const received: unknown[] = [];
+    const serverClosed: string[] = [];
+    const server = transport();
+    server.onMessage((_link, msg) => {
+      received.push(msg.id);
+    });
+    server.onLinkClosed((_link, reason) => {
+      serverClosed.push(reason);
+    });
+    await server.listen('127.0.0.1:0');
+    const { client, closed } = collectingClient();
+    const link = client.linkTo(server.listenAddress!);
+    for (let id = 0; id < 3; id++) link.send({ t: 'req', id });
+    link.close();
+    expect(link.closed).toBe(true);
+    await waitFor(() => serverClosed.length === 1);
+    expect(received).toEqual([0, 1, 2]);
+    expect(closed).toHaveLength(1);
+  });
+
+  it('answers an oversized length prefix with an error frame, closes that connection, keeps serving', async () => {
+    const { server, address } = await echoServer({ maxFrameBytes: 1024 });
+    const serverClosed: string[] = [];
+    server.onLinkClosed((_link, reason) => {
+      serverClosed.push(reason);
+    });
+    const raw = await rawClient(address);
+    raw.socket.write(Buffer.concat([lengthPrefix(1025), Buffer.alloc(100)]));
+    await waitFor(() => raw.ended());
+    expect(raw.received).toHaveLength(1);
+    const [err] = raw.received;
+    expect(err.t).toBe('err');
+    expect(err.code).toBe('frame_too_large');
+    expect(typeof err.msg).toBe('string');
+    expect(err.msg).toContain('1025');
+    expect(err.msg).toContain('1024');
+    await waitFor(() => serverClosed.length === 1);
+    expect(serverClosed[0]).toContain('1025');
+
+    const { client, replies } = collectingClient();
+    client.linkTo(address).send({ t: 'req', id: 9 });
+    await waitFor(() => replies.length === 1);
+    expect(replies[0]).toEqual({ t: 'res', id: 9 });
+  });
+
+  it('answers a garbage payload with bad_frame and keeps the connection usable', async () => {
+    const { address } = await echoServer();
+    const raw = await rawClient(address);
+    const garbage = Buffer.from([0x92, 0x01]);
+    raw.socket.write(Buffer.concat([lengthPrefix(garbage.length), garbage]));
+    await waitFor(() => raw.received.length === 1);
+    expect(raw.received[0]).toMatchObject({ t: 'err', code: 'bad_frame' });
+    expect(typeof raw.received[0].msg).toBe('string');
+
+    raw.socket.write(encodeFrame({ t: 'req', id: 7 }));
+    await waitFor(() => raw.received.length === 2);
+    expect(raw.received[1]).toEqual({ t: 'res', id: 7 });
+    expect(raw.ended()).toBe(false);
+  });
+
+  it('reports a dead address through onLinkClosed and re-dials on a later linkTo', async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const { client, replies, closed } = collectingClient({ reconnectDelayMs: 0 });
+    const dead = client.linkTo(address);
+    dead.send({ t: 'req', id: 1 });
+    await waitFor(() => closed.length === 1);
+    expect(closed[0].link).toBe(dead);
+    expect(closed[0].reason).toMatch(/ECONNREFUSED/);
+    expect(dead.closed).toBe(true);
+
+    const { server } = await echoServerAt(address);
+    expect(server.listenAddress).toBe(address);
+    const fresh = client.linkTo(address);
+    expect(fresh).not.toBe(dead);
+    fresh.send({ t: 'req', id: 2 });
+    await waitFor(() => replies.length === 1);
+    expect(replies[0]).toEqual({ t: 'res', id: 2 });
+    expect(closed).toHaveLength(1);
+  });
+
+  it('rejects listen on a taken port or a malformed address', async () => {
+    const { address } = await echoServer();
+    await expect(transport().listen(address)).rejects.toThrow(/already in use/);
+    await expect(transport().listen('no-port-here')).rejects.toThrow(/invalid address/);
+    await expect(transport().listen('127.0.0.1:70000')).rejects.toThrow(/invalid address/);
+  });
+
+  it('pauses a socket whose peer does not read replies, bounding its buffer, and keeps serving others', async () => {
+    const highWaterBytes = 1024 * 1024;
+    const replySize = 64 * 1024;
+    const server = transport({ highWaterBytes });
+    let maxBuffered = 0;
+    let handled = 0;
+    server.onMessage((link, msg) => {
+      link.send({ t: 'res', id: msg.id, data: Buffer.alloc(replySize, 2) });
+      handled++;
+      maxBuffered = Math.max(maxBuffered, (link as TcpLink).bufferedBytes);
+    });
+    await server.listen('127.0.0.1:0');
+    const address = server.listenAddress!;
+    const replyFrameBytes = encodeFrame({ t: 'res', id: 999, data: Buffer.alloc(replySize) }).length;
+
+    const [host, port] = address.split(':');
+    const slow = net.connect({ host, port: Number(port) });
+    cleanups.push(() => slow.destroy());
+    slow.on('error', () => {});
+    const requests = 1000;
+    slow.write(Buffer.concat(Array.from({ length: requests }, (_, id) => encodeFrame({ t: 'req', id }))));
+
+    await waitFor(() => server.pausedForBackpressure);
+    const { client, replies } = collectingClient();
+    client.linkTo(address).send({ t: 'req', id: -1 });
+    await waitFor(() => replies.length === 1);
+    expect(replies[0].id).toBe(-1);
+    expect(server.pausedForBackpressure).toBe(true);
+    expect(handled).toBeLessThan(requests);
+    expect(maxBuffered).toBeLessThanOrEqual(highWaterBytes + replyFrameBytes);
+
+    // Once the peer reads, everything arrives in order and the pause lifts.
+    const ids: unknown[] = [];
+    const decoder = new FrameDecoder(1 << 20);
+    slow.on('data', (chunk: Buffer) =>
+      decoder.push(
+        chunk,
+        (m) => {
+          ids.push(m.id);
+        },
+        (e) => {
+          throw e;
+        },
+      ),
+    );
+    await waitFor(() => ids.length === requests);
+    expect(ids).toEqual(Array.from({ length: requests }, (_, i) => i));
+    expect(maxBuffered).toBeLessThanOrEqual(highWaterBytes + replyFrameBytes);
+    await waitFor(() => !server.pausedForBackpressure);
+  });
+
+  it('pauses reading on incoming links while an outgoing link is backed up', async () => {
+    const highWaterBytes = 256 * 1024;
+    const peerSockets: net.Socket[] = [];
+    const peer = net.createServer((socket) => {
+      peerSockets.push(socket);
+      socket.on('error', () => {});
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const s of peerSockets) s.destroy();
+          peer.close(() => resolve());
+        }),
+    );
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    const peerAddress = `127.0.0.1:${(peer.address() as net.AddressInfo).port}`;
+
+    const middle = transport({ highWaterBytes });
+    let forwarded = 0;
+    middle.onMessage((_link, msg) => {
+      if (msg.t !== 'fwd') return;
+      middle.linkTo(peerAddress).send({ t: 'big', data: Buffer.alloc(64 * 1024, 3) });
+      forwarded++;
+    });
+    await middle.listen('127.0.0.1:0');
+    const toPeer = middle.linkTo(peerAddress) as TcpLink;
+    await waitFor(() => toPeer.connected && peerSockets.length === 1);
+
+    const { client } = collectingClient();
+    const link = client.linkTo(middle.listenAddress!);
+    const requests = 1000;
+    for (let id = 0; id < requests; id++) link.send({ t: 'fwd', id });
+    await waitFor(() => middle.pausedForBackpressure);
+    expect(forwarded).toBeLessThan(requests);
+
+    peerSockets[0].resume();
+    await waitFor(() => forwarded === requests);
+    await waitFor(() => !middle.pausedForBackpressure);
+  });
+});
+
+async function echoServerAt(address: string): Promise<{ server: TcpTransport }> {
+  const server = transport();
+  server.onMessage((link, msg) => {
+    if (msg.t === 'req') link.send({ t: 'res', id: msg.id });
+  });
+  await server.listen(address);
+  return { server };
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { SimCluster } from '../../src/sim/SimCluster.js';
+
+describe('a broken connection between live places loses nothing', () => {
+  it('entries lost with the connection to the backup are sent again, and the write completes', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    await sim.net.runFor(300);
+    const c = sim.client();
+    await sim.settle(c.put('k', 'before'));
+    const primary = sim.primaryOf('k');
+    const backup = sim.backupOf('k');
+    // The entry goes out on a connection that then breaks: it never arrives.
+    let dropped = 0;
+    sim.net.drop = (from, to, msg) => {
+      if (from !== primary.address || to !== backup.address || msg.t !== 'replBatch') return false;
+      dropped++;
+      return true;
+    };
+    const write = c.put('k', 'after');
+    await sim.net.runUntil(() => primary.node.place.replica(0)!.pendingCount === 1);
+    sim.net.drop = () => false;
+    expect(dropped).toBe(1);
+    const started = sim.net.now;
+    primary.transport.disconnect(backup.address);
+    await sim.settle(write);
+    // Sent again at once when the connection broke, not a failure timeout later by the stall check.
+    expect(sim.net.now - started).toBeLessThan(500);
+    expect(Buffer.from(backup.node.place.replica(0)!.data.get('k')!)).toEqual(
+      Buffer.from(primary.node.place.replica(0)!.data.get('k')!),
+    );
+    expect(await sim.settle(c.get('k'))).toBe('after');
+  });
+
+  it('a copy whose pieces were lost with the connection starts again and completes', async () => {
+    const sim = new SimCluster({ partitionCount: 4, minPlaces: 3, tuning: { snapshotPieceBytes: 64 } });
+    await sim.start(3, { spares: 1 });
+    await sim.net.runFor(300);
+    const c = sim.client();
+    await sim.settle(Promise.all(Array.from({ length: 60 }, (_, i) => c.put(`k${i}`, `value-${i}`))));
+    const spare = sim.places[3];
+    let held = 0;
+    sim.net.drop = (_from, to, msg) => {
+      if (to !== spare.address || msg.t !== 'snap' || held >= 3) return false;
+      held++;
+      return true;
+    };
+    sim.kill(sim.byId(1));
+    await sim.net.runUntil(() => held >= 3, 30_000);
+    // The connections to the spare break; the primaries start their copies again.
+    for (const p of sim.places) if (p !== spare && !p.transport.dead) p.transport.disconnect(spare.address);
+    await sim.net.runUntil(() => sim.repaired() && sim.leaderTable()!.members[1].state === 'dead', 30_000);
+    const got = await sim.settle(Promise.all(Array.from({ length: 60 }, (_, i) => c.get(`k${i}`))));
+    expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `value-${i}`));
+  });
+});
+
+describe('a lost entry with no broken connection to notice', () => {
+  it('is sent again once the write has made no progress for a failure timeout', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    await sim.net.runFor(300);
+    const c = sim.client({ timeoutMs: 5000 });
+    const primary = sim.primaryOf('k');
+    const backup = sim.backupOf('k');
+    let lost = 0;
+    sim.net.drop = (from, to, msg) => {
+      if (lost > 0 || from !== primary.address || to !== backup.address || msg.t !== 'replBatch')
+        return false;
+      lost++;
+      return true;
+    };
+    const started = sim.net.now;
+    await sim.settle(c.put('k', 'v'), 10_000);
+    expect(lost).toBe(1);
+    expect(sim.net.now - started).toBeGreaterThanOrEqual(1000);
+    expect(Buffer.from(backup.node.place.replica(0)!.data.get('k')!).length).toBeGreaterThan(0);
+  });
+});

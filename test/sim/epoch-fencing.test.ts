@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { PartitionReplica } from '../../src/protocol/replication/PartitionReplica.js';
+import { SimCluster } from '../../src/sim/SimCluster.js';
+import type { WireMessage } from '../../src/transport/Transport.js';
+
+describe('epochs fence replication from an old primary', () => {
+  it('a backup refuses entries from an older epoch and keeps its data', () => {
+    const backup = new PartitionReplica(0, 100, 100);
+    backup.becomeBackup(3, false);
+    const verdict = backup.backupApply({ t: 'repl', tv: 1, p: 0, e: 2, s: 1, k: 'k', v: Buffer.from('old') });
+    expect(verdict).toBe('stale-epoch');
+    expect(backup.data.size).toBe(0);
+    expect(backup.seq).toBe(0);
+  });
+
+  it('a place answers stale replication with a rejection naming its newer epoch', async () => {
+    const sim = new SimCluster({ partitionCount: 4, minPlaces: 2 });
+    await sim.start(2);
+    const table = sim.leaderTable()!;
+    const p = 0;
+    const backupPlace = sim.places[table.partitions[p].backup!];
+    const epoch = backupPlace.node.place.replica(p)!.epoch;
+    const replies: WireMessage[] = [];
+    const rogue = sim.net.transport('rogue-primary');
+    rogue.onMessage((_link, msg) => replies.push(msg));
+    rogue.linkTo(backupPlace.address).send({
+      t: 'repl',
+      tv: table.version,
+      p,
+      e: epoch - 1,
+      s: 1,
+      k: 'x',
+      v: Buffer.from('stale'),
+    });
+    await sim.net.runUntil(() => replies.length > 0);
+    expect(replies[0]).toMatchObject({ t: 'replReject', p, e: epoch });
+    expect(backupPlace.node.place.replica(p)!.data.has('x')).toBe(false);
+  });
+
+  it('a primary told of a newer epoch stops acting as primary and redirects its waiting clients', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    const table = sim.leaderTable()!;
+    const primary = sim.places[table.partitions[0].primary!];
+    const backupName = sim.places[table.partitions[0].backup!].address;
+    // The backup never acknowledges: the write stays pending at the primary.
+    sim.net.drop = (from, _to, msg) => from === backupName && msg.t === 'replAcks';
+    const c = sim.client({ timeoutMs: 500 });
+    const put = c.put('k', 'v');
+    put.catch(() => {});
+    await sim.net.runUntil(() => primary.node.place.replica(0)!.pendingCount === 1);
+    const rep = primary.node.place.replica(0)!;
+    primary.node.receive(
+      { send: () => {}, close: () => {}, closed: false, remote: 'test' },
+      { t: 'replReject', tv: table.version, p: 0, e: rep.epoch + 1, msg: 'newer epoch' },
+    );
+    primary.node.drain();
+    expect(rep.role).toBe('none');
+    expect(rep.pendingCount).toBe(0);
+    await expect(sim.settle(put)).rejects.toThrow(/no answer within 500 ms.*redirected/);
+  });
+});
