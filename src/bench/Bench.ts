@@ -21,7 +21,7 @@ export interface BenchOptions {
   onProgress?: (line: string) => void;
 }
 
-/** The JSON line of `placestore bench --json` (CONTRACT.md), plus the error count. */
+/** The JSON line of `placestore bench --json` (docs/contract.md), plus the error count. */
 export interface BenchResult {
   target: string;
   op: BenchOp;

@@ -32,7 +32,7 @@ export interface WorkloadStats {
 /**
  * A concurrent workload of reads, writes, compareAndSwaps and deletes over a few keys. Every written
  * value is unique (a global counter), so a value read names the write that produced it. After an
- * operation with unknown outcome, its client continues under a new process id (CONTRACT.md).
+ * operation with unknown outcome, its client continues under a new process id (docs/contract.md).
  */
 export class Workload {
   readonly stats: WorkloadStats = { ops: 0, ok: 0, fail: 0, info: 0 };

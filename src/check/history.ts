@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 /** Operations of the register workload. */
 export type Fn = 'read' | 'write' | 'cas' | 'delete';
 
-/** One line of a history file (CONTRACT.md). */
+/** One line of a history file (docs/contract.md). */
 export interface HistoryEvent {
   process: number;
   type: 'invoke' | 'ok' | 'fail' | 'info';

@@ -41,7 +41,7 @@ export interface CheckOptions {
   onProgress?: (line: string) => void;
 }
 
-/** The result line of `placestore check --json` (CONTRACT.md), plus the report's path. */
+/** The result line of `placestore check --json` (docs/contract.md), plus the report's path. */
 export interface CheckSummary {
   ops: number;
   ok: number;

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { parseAddress } from '../transport/TcpTransport.js';
 
-/** Exit codes of every command (CONTRACT.md). */
+/** Exit codes of every command (docs/contract.md). */
 export const EXIT = { ok: 0, no: 1, usage: 2, invalid: 3, unavailable: 4 } as const;
 
 /** An error that ends a command with a given exit code and a one-line message. */

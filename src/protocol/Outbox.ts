@@ -23,35 +23,44 @@ const DISCONNECT = 2;
  * parallel arrays so that queueing a message allocates nothing.
  */
 export class Outbox {
+  // Slots are reused: the arrays never shrink (setting an array's length is a slow path in V8).
   private readonly kinds: number[] = [];
   private readonly targets: unknown[] = [];
   private readonly messages: (PlaceOutMessage | null)[] = [];
   private head = 0;
+  private tail = 0;
 
   /** Queues msg for the place at address. */
   send(address: string, msg: PlaceOutMessage): void {
-    this.kinds.push(SEND);
-    this.targets.push(address);
-    this.messages.push(msg);
+    this.push(SEND, address, msg);
   }
 
   /** Queues msg as an answer over the connection `to`. */
   reply(to: ReplyTo, msg: PlaceOutMessage): void {
-    this.kinds.push(REPLY);
-    this.targets.push(to);
-    this.messages.push(msg);
+    this.push(REPLY, to, msg);
   }
 
   /** Queues the dropping of the connection to address (after what was queued before it). */
   disconnect(address: string): void {
-    this.kinds.push(DISCONNECT);
-    this.targets.push(address);
-    this.messages.push(null);
+    this.push(DISCONNECT, address, null);
   }
 
   /** Number of items waiting to be drained. */
   get size(): number {
-    return this.kinds.length - this.head;
+    return this.tail - this.head;
+  }
+
+  private push(kind: number, target: unknown, msg: PlaceOutMessage | null): void {
+    const i = this.tail++;
+    if (i < this.kinds.length) {
+      this.kinds[i] = kind;
+      this.targets[i] = target;
+      this.messages[i] = msg;
+    } else {
+      this.kinds.push(kind);
+      this.targets.push(target);
+      this.messages.push(msg);
+    }
   }
 
   /**
@@ -59,7 +68,7 @@ export class Outbox {
    * reported back to the place at once): a nested drain goes on from the same point, so order holds.
    */
   drain(sink: OutputSink): void {
-    while (this.head < this.kinds.length) {
+    while (this.head < this.tail) {
       const i = this.head++;
       const kind = this.kinds[i];
       const target = this.targets[i];
@@ -67,13 +76,11 @@ export class Outbox {
       this.targets[i] = null;
       this.messages[i] = null;
       if (kind === DISCONNECT) sink.disconnect(String(target));
-      else if (kind === SEND) {
-        if (msg !== null && msg !== undefined) sink.sendTo(String(target), msg);
-      } else if (msg !== null && msg !== undefined) sink.reply(target, msg);
+      else if (msg === null || msg === undefined) continue;
+      else if (kind === SEND) sink.sendTo(String(target), msg);
+      else sink.reply(target, msg);
     }
-    this.kinds.length = 0;
-    this.targets.length = 0;
-    this.messages.length = 0;
     this.head = 0;
+    this.tail = 0;
   }
 }

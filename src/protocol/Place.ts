@@ -6,9 +6,9 @@ import type { Clock, PlaceConfig } from './PlaceConfig.js';
 import type { PartitionReplica } from './replication/PartitionReplica.js';
 import { Replication } from './replication/Replication.js';
 import { Requests } from './requests/Requests.js';
-import { errorReply } from './requests/replies.js';
 import { clusterStatus } from './status.js';
 import type { TableData } from './table/PartitionTable.js';
+import { errorReply } from './wire/errorReply.js';
 import type { ClusterStatus, PlaceMessage, StatusGet } from './wire/messages.js';
 
 /**

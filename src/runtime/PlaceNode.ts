@@ -53,7 +53,7 @@ export class PlaceNode {
       disconnect: (address) => transport.disconnect(address),
     };
     transport.onMessage((link, msg) => this.receive(link, msg));
-    transport.onBatchEnd(() => this.guard(() => this.place.drain(this.sink)));
+    transport.onBatchEnd(() => this.drain());
     transport.onLinkClosed((link) =>
       this.guard(() => {
         this.place.connectionLost(link.remote);
@@ -100,12 +100,22 @@ export class PlaceNode {
       link.send(reply);
       return;
     }
-    this.guard(() => this.place.step(link, msg));
+    // The hot path, so no closure per message: the same guard as guard() below.
+    try {
+      this.place.step(link, msg);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   /** Sends what the place decided so far. */
   drain(): void {
-    this.guard(() => this.place.drain(this.sink));
+    if (this.failed) return;
+    try {
+      this.place.drain(this.sink);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   private send(link: Link, msg: object & { t: string }): void {
@@ -123,10 +133,14 @@ export class PlaceNode {
     try {
       fn();
     } catch (err) {
-      this.failed = true;
-      this.stopTicking?.();
-      this.log('fatal', `place stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      this.onFatal(err);
+      this.fail(err);
     }
+  }
+
+  private fail(err: unknown): void {
+    this.failed = true;
+    this.stopTicking?.();
+    this.log('fatal', `place stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    this.onFatal(err);
   }
 }

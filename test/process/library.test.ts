@@ -82,11 +82,9 @@ describe('the library against real places', () => {
 
   it('connect fails with UnavailableError when no seed answers', async () => {
     const port = await freePorts(1);
-    const started = Date.now();
     const err = await connect({ seeds: [`127.0.0.1:${port}`], timeoutMs: 300 }).catch((e) => e);
     expect(err).toBeInstanceOf(UnavailableError);
     expect(err.message).toMatch(/no place answered within 300 ms/);
     expect(err.maybeApplied).toBe(false);
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 });

@@ -4,6 +4,7 @@ import { connect, LocalCluster, type StoreClient } from 'placestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../src/transport/FrameCodec.js';
 import type { WireMessage } from '../../src/transport/Transport.js';
+import { waitUntil } from '../support/cli.js';
 import { freePorts } from '../support/ports.js';
 
 let cluster: LocalCluster;
@@ -47,14 +48,6 @@ function frame(payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('bad frames from a raw socket', () => {
   it('an oversized length prefix gets an error frame naming it and the connection is closed; the place stays up', async () => {
     await store.put('before', 1);
@@ -62,7 +55,7 @@ describe('bad frames from a raw socket', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(0xfffffff0);
     raw.socket.write(header);
-    await until(() => raw.isClosed());
+    await waitUntil(() => raw.isClosed());
     expect(raw.frames[0]).toMatchObject({ t: 'err', code: 'frame_too_large' });
     expect(String(raw.frames[0].msg)).toMatch(/4294967280/);
     await store.put('after', 2);
@@ -76,7 +69,7 @@ describe('bad frames from a raw socket', () => {
     raw.socket.write(frame(Buffer.from([0xc1, 0xff, 0x00, 0x13])));
     raw.socket.write(frame(packr.pack([1, 2, 3])));
     raw.socket.write(frame(packr.pack({ t: 'tableGet', tv: 0 })));
-    await until(() => raw.frames.length >= 3);
+    await waitUntil(() => raw.frames.length >= 3);
     expect(raw.frames[0]).toMatchObject({ t: 'err' });
     expect(['bad_frame', 'bad_message']).toContain(raw.frames[0].code);
     expect(raw.frames[1]).toMatchObject({ t: 'err', code: 'bad_message' });
@@ -91,7 +84,7 @@ describe('bad frames from a raw socket', () => {
       packr.pack({ t: 'op', id: 1, c: 'raw', tv: 0, o: 'put', k: 'half', v: packr.pack('x') }),
     );
     raw.socket.end(whole.subarray(0, whole.length - 3));
-    await until(() => raw.isClosed());
+    await waitUntil(() => raw.isClosed());
     expect(await store.get('half')).toBeUndefined();
     await store.put('half', 'written properly');
     expect(await store.get('half')).toBe('written properly');

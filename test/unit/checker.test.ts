@@ -186,7 +186,6 @@ describe('checker on generated histories', () => {
     const r = checkHistory(pairOperations(events), null, 20_000);
     expect(r.verdict).toBe(true);
     expect(r.keys[0].operations).toBeGreaterThan(19_000);
-    expect(r.elapsedMs).toBeLessThan(20_000);
   });
 
   it('reports unknown instead of hanging when the time limit is reached', () => {

@@ -144,6 +144,10 @@ export class PartitionCopies {
     if (s.kind === 'copy' && seq >= s.snapshotSeq) {
       // The target holds the snapshot: from now on writes wait for it too.
       if (s.syncSeq === null) s.syncSeq = rep.seq;
+      invariant(
+        s.syncSeq >= s.snapshotSeq,
+        () => `partition ${rep.id} copy in sync at ${s.syncSeq} before its snapshot at ${s.snapshotSeq}`,
+      );
       if (seq >= s.syncSeq) this.reportCopy(rep, s.target, now);
     }
     if (s.kind === 'handover') this.reportHandover(rep, now);
@@ -163,33 +167,23 @@ export class PartitionCopies {
   /** Primary: tells the leader a copy is complete and in sync (again, until the table reflects it). */
   private reportCopy(rep: PartitionReplica, target: number, now: number): void {
     if (!this.reportDue(rep.id, now)) return;
-    const msg: CopyComplete = {
-      t: 'copied',
-      tv: this.membership.version,
-      p: rep.id,
-      to: target,
-      e: rep.epoch,
-    };
-    const leader = this.membership.table?.leader;
-    if (leader === undefined) return;
-    if (leader.id === this.membership.id) this.handleCopied(msg);
-    else this.out.send(leader.address, msg);
+    this.tellLeader({ t: 'copied', tv: this.membership.version, p: rep.id, to: target, e: rep.epoch });
   }
 
   /** Primary handing over: once its backup has every write it answered, tells the leader (again, until done). */
   private reportHandover(rep: PartitionReplica, now: number): void {
     if (rep.pendingCount > 0 || !this.reportDue(rep.id, now)) return;
-    const msg: HandoverReady = {
-      t: 'handedOver',
-      tv: this.membership.version,
-      p: rep.id,
-      from: this.membership.id!,
-      e: rep.epoch,
-    };
+    const from = this.membership.id!;
+    this.tellLeader({ t: 'handedOver', tv: this.membership.version, p: rep.id, from, e: rep.epoch });
+  }
+
+  /** Sends a report to the leader, or acts on it at once when this place leads. */
+  private tellLeader(msg: CopyComplete | HandoverReady): void {
     const leader = this.membership.table?.leader;
     if (leader === undefined) return;
-    if (leader.id === this.membership.id) this.handleHandedOver(msg);
-    else this.out.send(leader.address, msg);
+    if (leader.id !== this.membership.id) this.out.send(leader.address, msg);
+    else if (msg.t === 'copied') this.handleCopied(msg);
+    else this.handleHandedOver(msg);
   }
 
   private reportDue(p: number, now: number): boolean {

@@ -32,6 +32,8 @@ export class Leadership {
    * it a table (adopted if newer).
    */
   private verifying = false;
+  /** The defect switch of this site (defects.ts), read once. */
+  private readonly leaseIgnored: boolean;
 
   constructor(
     private readonly config: PlaceConfig,
@@ -41,6 +43,7 @@ export class Leadership {
     private readonly replication: Replication,
   ) {
     this.lease = new Lease(Math.floor(config.failureTimeoutMs / 2));
+    this.leaseIgnored = config.defects?.has('lease-ignored') === true;
     this.detector = new FailureDetector(config.failureTimeoutMs);
     this.lastTickAt = clock.now();
     this.lastLeaderContact = clock.now();
@@ -49,7 +52,7 @@ export class Leadership {
   /** True while this place may answer as a primary: it holds a lease and is not re-checking its view. */
   get hasLease(): boolean {
     // The defect: a primary answers whether or not it holds a lease.
-    if (this.config.defects?.has('lease-ignored') === true) return true;
+    if (this.leaseIgnored) return true;
     return !this.verifying && this.lease.heldAt(this.clock.now());
   }
 

@@ -1,7 +1,6 @@
 import { invariant } from '../invariant.js';
 import type { Outbox, ReplyTo } from '../Outbox.js';
 import type { Clock, PlaceConfig } from '../PlaceConfig.js';
-import { errorReply } from '../requests/replies.js';
 import {
   bootstrapTable,
   formTable,
@@ -12,6 +11,7 @@ import {
   type TableData,
 } from '../table/PartitionTable.js';
 import { markDead, planRepair } from '../table/tableChanges.js';
+import { errorReply } from '../wire/errorReply.js';
 import type {
   ErrorReply,
   JoinRequest,

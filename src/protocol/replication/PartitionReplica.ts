@@ -90,7 +90,12 @@ export class PartitionReplica {
     private readonly maxResults: number,
     private readonly maxOutOfOrder: number,
     private readonly defects: Defects = NO_DEFECTS,
-  ) {}
+  ) {
+    this.takesStaleEpochs = defects.has('stale-epoch');
+  }
+
+  /** The defect switch of backupApply (defects.ts), read once. */
+  private readonly takesStaleEpochs: boolean;
 
   /** What this place is for the partition. */
   get role(): ReplicaRole {
@@ -215,6 +220,7 @@ export class PartitionReplica {
     mode: WriteMode,
     tv: number,
   ): ReplicateEntry | null {
+    invariant(this.currentRole === 'primary', () => `partition ${this.id} written as ${this.currentRole}`);
     this.seq++;
     this.apply(key, value);
     if (mode === 'alone') {
@@ -302,7 +308,7 @@ export class PartitionReplica {
   /** Backup: applies an entry in sequence order, buffering ones that arrive early. */
   backupApply(entry: ReplicateEntry): BackupVerdict {
     // The defect: entries from an older epoch are taken as if current.
-    const e = this.defects.has('stale-epoch') ? Math.max(entry.e, this.currentEpoch) : entry.e;
+    const e = this.takesStaleEpochs ? Math.max(entry.e, this.currentEpoch) : entry.e;
     if (e < this.currentEpoch) return 'stale-epoch';
     if (e > this.currentEpoch) this.raiseEpoch(e);
     if (entry.s <= this.seq && !this.copying) return 'duplicate';

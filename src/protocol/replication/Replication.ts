@@ -3,7 +3,6 @@ import { invariant } from '../invariant.js';
 import type { Membership } from '../membership/Membership.js';
 import type { Outbox, ReplyTo } from '../Outbox.js';
 import type { Clock, PlaceConfig } from '../PlaceConfig.js';
-import { answer } from '../requests/replies.js';
 import type { PartitionAssignment, PartitionTable } from '../table/PartitionTable.js';
 import type {
   ErrorCode,
@@ -16,6 +15,7 @@ import type {
   SnapshotChunk,
 } from '../wire/messages.js';
 import { entryAt, entryCount, pushEntry } from '../wire/replicationBatch.js';
+import { answer } from './answer.js';
 import { PartitionReplica, type Waiter } from './PartitionReplica.js';
 
 /**
@@ -36,6 +36,8 @@ export class Replication {
   private readonly lastResendAt = new Map<string, number>();
   /** Per partition: the oldest unacknowledged write, and since when it has been the oldest. */
   private readonly stalls: ({ seq: number; since: number } | undefined)[] = [];
+  /** The defect switch of this site (defects.ts), read once. */
+  private readonly ackBeforeReplication: boolean;
 
   constructor(
     private readonly config: PlaceConfig,
@@ -43,7 +45,9 @@ export class Replication {
     private readonly out: Outbox,
     private readonly membership: Membership,
     private readonly copies: PartitionCopies,
-  ) {}
+  ) {
+    this.ackBeforeReplication = config.defects?.has('ack-before-replication') === true;
+  }
 
   /** A partition's replica here (created when the first table arrives). */
   replica(p: number): PartitionReplica | undefined {
@@ -129,9 +133,12 @@ export class Replication {
     // The backup, else the target of the copy that will become the backup (synchronous once it caught up).
     const to = table.member(a.backup ?? a.target)?.address ?? null;
     // The defect: every write is answered at once, as if there were no backup, and never replicated.
-    const unreplicated = this.config.defects?.has('ack-before-replication') === true;
     const mode =
-      to === null || unreplicated ? 'alone' : this.copies.waitsForPartner(rep, a) ? 'sync' : 'async';
+      to === null || this.ackBeforeReplication
+        ? 'alone'
+        : this.copies.waitsForPartner(rep, a)
+          ? 'sync'
+          : 'async';
     const waiter: Waiter = { to: from, id: m.id, outcome };
     const entry = rep.primaryWrite(
       m.k,

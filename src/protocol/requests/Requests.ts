@@ -4,11 +4,12 @@ import type { Leadership } from '../leadership/Leadership.js';
 import type { Membership } from '../membership/Membership.js';
 import type { Outbox, ReplyTo } from '../Outbox.js';
 import type { PlaceConfig } from '../PlaceConfig.js';
+import { answer } from '../replication/answer.js';
 import type { PartitionReplica, Waiter } from '../replication/PartitionReplica.js';
 import type { Replication } from '../replication/Replication.js';
+import { errorReply } from '../wire/errorReply.js';
 import type { ErrorCode, ErrorReply, OpRequest, Outcome } from '../wire/messages.js';
 import type { ProcessorOutcome } from './processors.js';
-import { answer, errorReply } from './replies.js';
 
 const packr = new Packr({ useRecords: false });
 const EMPTY_OUTCOME: Outcome = {};

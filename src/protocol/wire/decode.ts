@@ -1,8 +1,7 @@
 import type { Limits } from '../limits.js';
-import type { Processor } from '../requests/processors.js';
-import { validateOp } from '../requests/requestValidation.js';
 import type { TableData } from '../table/PartitionTable.js';
 import { BATCH_ENTRY_FIELDS, type ErrorCode, type PlaceMessage, type WireMessage } from './messages.js';
+import { validateOp } from './requestValidation.js';
 
 /** Why a raw message was refused: answered to its sender as an error, never handed to the protocol. */
 export class Rejection {
@@ -191,11 +190,12 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
 };
 
 const SCHEMA_OF = new Map<string, Schema>(Object.entries(SCHEMAS));
+const CHECKED_ELSEWHERE: Schema = [];
 
 /** What a message's checks need from the place: its limits and the processors it knows. */
 export interface DecodeRules {
   limits: Limits;
-  processors: ReadonlyMap<string, Processor>;
+  processors: ReadonlyMap<string, unknown>;
 }
 
 function conforms(m: WireMessage, schema: Schema): m is WireMessage & PlaceMessage {
@@ -212,7 +212,7 @@ export function decodePlaceMessage(m: WireMessage, rules: DecodeRules): PlaceMes
   if (m.t === 'op') {
     // validateOp checks every field of a request; the empty schema only types the result.
     const problem = validateOp(m, rules.limits, rules.processors);
-    if (problem === null && conforms(m, [])) return m;
+    if (problem === null && conforms(m, CHECKED_ELSEWHERE)) return m;
     return new Rejection(problem?.[0] ?? 'bad_request', problem?.[1] ?? 'malformed request');
   }
   const schema = SCHEMA_OF.get(m.t);

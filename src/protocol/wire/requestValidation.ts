@@ -1,6 +1,5 @@
 import type { Limits } from '../limits.js';
-import type { ErrorCode, WireMessage } from '../wire/messages.js';
-import type { Processor } from './processors.js';
+import type { ErrorCode, WireMessage } from './messages.js';
 
 const OP_CODES: ReadonlySet<unknown> = new Set(['get', 'put', 'cas', 'del', 'submit']);
 
@@ -8,7 +7,7 @@ const OP_CODES: ReadonlySet<unknown> = new Set(['get', 'put', 'cas', 'del', 'sub
 export function validateOp(
   m: WireMessage,
   limits: Limits,
-  processors: ReadonlyMap<string, Processor>,
+  processors: ReadonlyMap<string, unknown>,
 ): [ErrorCode, string] | null {
   if (typeof m.id !== 'number' || !Number.isSafeInteger(m.id))
     return ['bad_request', "request 'id' must be an integer"];

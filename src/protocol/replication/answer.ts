@@ -1,14 +1,6 @@
 import type { Outbox } from '../Outbox.js';
-import type { Waiter } from '../replication/PartitionReplica.js';
 import { InlineValue } from '../wire/inlineValue.js';
-import type { ErrorCode, ErrorReply } from '../wire/messages.js';
-
-/** An error answer to msg (its request id, when it has one, goes back with it). */
-export function errorReply(tv: number, code: ErrorCode, text: string, msg?: object): ErrorReply {
-  const err: ErrorReply = { t: 'err', tv, code, msg: text };
-  if (msg !== undefined && 'id' in msg && typeof msg.id === 'number') err.id = msg.id;
-  return err;
-}
+import type { Waiter } from './PartitionReplica.js';
 
 /** Answers a client whose request is complete: with the value read, or the request's outcome. */
 export function answer(out: Outbox, w: Waiter, tv: number): void {
