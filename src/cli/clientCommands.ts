@@ -59,11 +59,14 @@ export function formatStatus(s: ClusterStatus): string {
       `partitions: ${stateText}`,
   );
   lines.push('');
-  lines.push('  id  address                 pid      role     zone      state   primaries  backups');
+  lines.push(
+    '  id  address                 pid      role     zone      state   primaries  backups  loop block',
+  );
   for (const p of s.places) {
+    const block = p.loopBlockMs === null || p.loopBlockMs === undefined ? '-' : `${p.loopBlockMs} ms`;
     lines.push(
       `  ${String(p.id).padEnd(3)} ${p.address.padEnd(23)} ${String(p.pid).padEnd(8)} ${p.role.padEnd(8)} ` +
-        `${(p.zone ?? '-').padEnd(9)} ${p.state.padEnd(7)} ${String(p.primaries).padStart(9)}  ${String(p.backups).padStart(7)}`,
+        `${(p.zone ?? '-').padEnd(9)} ${p.state.padEnd(7)} ${String(p.primaries).padStart(9)}  ${String(p.backups).padStart(7)}  ${block.padStart(10)}`,
     );
   }
   const bad = s.partitions.filter((p) => p.state !== 'ok');

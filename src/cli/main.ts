@@ -96,6 +96,18 @@ function buildProgram(): Command {
       intOption(1, 8 * 1024 * 1024),
       DEFAULT_LIMITS.maxValueBytes,
     )
+    .option(
+      '--max-requests-in-flight <n>',
+      'client requests held unanswered at once; past it new ones are refused as busy (retried by clients)',
+      intOption(1, 10_000_000),
+      DEFAULT_TUNING.maxRequestsInFlight,
+    )
+    .option(
+      '--max-copies-in-flight <n>',
+      'whole-partition copies this place sends at once (more wait their turn)',
+      intOption(1, 1024),
+      DEFAULT_TUNING.maxCopiesInFlight,
+    )
     .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
     .addOption(
       new Option('--log-level <level>', 'log level')

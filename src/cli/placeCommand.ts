@@ -5,6 +5,7 @@ import { processDefects } from '../protocol/defects.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/PlaceConfig.js';
 import { processorRegistry } from '../protocol/requests/processors.js';
+import { loopBlockMonitor } from '../runtime/loopBlockMonitor.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
 import { TcpTransport } from '../transport/TcpTransport.js';
 import { realScheduler } from '../util/Scheduler.js';
@@ -19,6 +20,8 @@ export interface PlaceFlags {
   partitions: number;
   minPlaces: number;
   failureTimeoutMs: number;
+  maxRequestsInFlight: number;
+  maxCopiesInFlight: number;
   maxKeyBytes: number;
   maxValueBytes: number;
   processors?: string;
@@ -62,6 +65,8 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     partitionCount: flags.partitions,
     minPlaces: flags.minPlaces,
     failureTimeoutMs: flags.failureTimeoutMs,
+    maxRequestsInFlight: flags.maxRequestsInFlight,
+    maxCopiesInFlight: flags.maxCopiesInFlight,
     limits: { ...DEFAULT_LIMITS, maxKeyBytes: flags.maxKeyBytes, maxValueBytes: flags.maxValueBytes },
     processors,
     defects: processDefects(),
@@ -70,8 +75,10 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
     log: (level, msg) => log[level](msg),
   });
+  const loop = loopBlockMonitor();
   const node = new PlaceNode(config, transport, realScheduler, {
     log: (level, msg) => log[level](msg),
+    loopBlockMs: () => loop.read(),
     // A broken invariant is a bug: the place stops at once (a crash is inside the failure model).
     onFatal: () => process.exit(70),
   });

@@ -19,6 +19,8 @@ export interface ClientOptions {
   transport: Transport;
   scheduler: Scheduler;
   clientId?: string;
+  /** Jitter source of back-off delays (default Math.random; the simulator gives a seeded one). */
+  random?: () => number;
 }
 
 type Kind = 'op' | 'status';
@@ -38,6 +40,8 @@ interface Pending {
   target: string | null;
   sent: boolean;
   attempt: number;
+  /** Attempts that went unanswered in time (each next one waits twice as long). */
+  timeouts: number;
   attemptDeadline: number;
   lastProblem: string;
 }
@@ -226,6 +230,7 @@ export class StoreClient {
         target: null,
         sent: false,
         attempt: 0,
+        timeouts: 0,
         attemptDeadline: Number.POSITIVE_INFINITY,
         lastProblem: 'no place answered',
       };
@@ -260,7 +265,7 @@ export class StoreClient {
     p.msg.tv = table.version;
     const link = this.options.transport.linkTo(target);
     p.link = link;
-    p.attemptDeadline = this.options.scheduler.now() + this.attemptTimeoutMs;
+    p.attemptDeadline = this.options.scheduler.now() + this.attemptWaitMs(p);
     p.target = p.kind === 'op' ? null : target;
     if (p.kind === 'op') {
       const op = p.msg as OpRequest;
@@ -287,6 +292,25 @@ export class StoreClient {
     if (refreshTable) this.fetchTable(true);
     const delay = Math.min(5 * 2 ** Math.min(p.attempt, 5), 100);
     this.options.scheduler.after(delay, () => this.dispatch(p));
+  }
+
+  /**
+   * How long an attempt waits for its answer: the attempt timeout twice, then twice as long each time
+   * (up to 8x), so that a place that is only slow is not flooded with copies of requests it still holds,
+   * while a second try after a failover comes as soon as before.
+   */
+  private attemptWaitMs(p: Pending): number {
+    return this.attemptTimeoutMs * 2 ** Math.max(0, Math.min(p.timeouts - 1, 3));
+  }
+
+  /** Retries after a place said it is busy: 10 ms doubling to 1 s, each with jitter, so retries spread. */
+  private backOff(p: Pending): void {
+    p.link = null;
+    p.attemptDeadline = Number.POSITIVE_INFINITY;
+    p.attempt++;
+    const ceiling = Math.min(10 * 2 ** Math.min(p.attempt, 7), 1000);
+    const random = this.options.random ?? Math.random;
+    this.options.scheduler.after(ceiling * (0.5 + random() / 2), () => this.dispatch(p));
   }
 
   private onMessage(link: Link, msg: WireMessage): void {
@@ -333,6 +357,11 @@ export class StoreClient {
       case 'unavailable':
         p.lastProblem = err.msg;
         this.retryLater(p, true);
+        return;
+      case 'busy':
+        // Refused before it ran: back off, longer each time and spread out, then try again.
+        p.lastProblem = err.msg;
+        this.backOff(p);
         return;
       case 'invalid':
         this.pending.delete(p.msg.id);
@@ -399,7 +428,15 @@ export class StoreClient {
     const leader = this.table?.leader?.address;
     const askLeader = leader !== undefined && this.tableFetchIndex++ % 2 === 0;
     const address = askLeader ? leader : candidates[this.candidateIndex++ % candidates.length];
-    this.options.transport.linkTo(address).send({ t: 'tableGet', tv: this.tableVersion });
+    // With the term of the table it has, a place answers "same" rather than the whole table when it is no newer.
+    const term = this.table?.data.term;
+    this.options.transport
+      .linkTo(address)
+      .send(
+        term === undefined
+          ? { t: 'tableGet', tv: this.tableVersion }
+          : { t: 'tableGet', tv: this.tableVersion, term },
+      );
   }
 
   private sweep(): void {
@@ -408,7 +445,8 @@ export class StoreClient {
       if (p.deadline > now) {
         if (p.attemptDeadline <= now) {
           // No answer from a place that may be paused or gone: ask again, with a fresh table.
-          p.lastProblem = `no answer from ${p.link?.remote ?? 'the place'} within ${this.attemptTimeoutMs} ms`;
+          p.lastProblem = `no answer from ${p.link?.remote ?? 'the place'} within ${this.attemptWaitMs(p)} ms`;
+          p.timeouts++;
           if (p.kind === 'status' && p.link !== null) p.target = this.memberAfter(p.link.remote);
           this.retryLater(p, true);
         }

@@ -28,6 +28,8 @@ export interface LocalClusterOptions {
   onEvent?: (line: string) => void;
   /** The script run (with node) for each place, taking the `place` command's arguments (default: this CLI). */
   cliPath?: string;
+  /** Flags for node itself in every place process (e.g. ['--max-old-space-size=8192']). */
+  nodeArgs?: string[];
 }
 
 /** One place process of a local cluster. */
@@ -70,6 +72,7 @@ export class LocalCluster {
       respawn: options.respawn ?? false,
       onEvent: options.onEvent,
       cliPath: options.cliPath ?? CLI_PATH,
+      nodeArgs: options.nodeArgs ?? [],
     });
     try {
       await cluster.spawnAll();
@@ -125,7 +128,9 @@ export class LocalCluster {
   private spawnPlace(address: string, args: string[], spare: boolean, index: number): void {
     const logFile = join(this.logDir, `place-${address.replace(/[:[\]]/g, '_')}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [this.options.cliPath, ...args], { stdio: ['pipe', fd, fd] });
+    const child = spawn(process.execPath, [...this.options.nodeArgs, this.options.cliPath, ...args], {
+      stdio: ['pipe', fd, fd],
+    });
     closeSync(fd);
     const place: LocalPlace = { address, child, logFile, spare, exit: null };
     child.on('exit', (code, signal) => {

@@ -45,7 +45,7 @@ export class Place {
       invalidReason: () => this.leadership.invalid,
       replay: (to, msg) => this.step(to, msg),
     });
-    this.copies = new PartitionCopies(config, this.out, this.membership);
+    this.copies = new PartitionCopies(config, this.out, this.membership, (p) => this.replication.replica(p));
     this.replication = new Replication(config, clock, this.out, this.membership, this.copies);
     this.leadership = new Leadership(config, clock, this.out, this.membership, this.replication);
     this.requests = new Requests(
@@ -91,6 +91,11 @@ export class Place {
   /** Number of items waiting in the outbox (tests). */
   get pendingOutput(): number {
     return this.out.size;
+  }
+
+  /** The runtime measured this place's longest event-loop block lately (ms); heartbeats carry it to the leader. */
+  observeLoopBlock(ms: number): void {
+    this.leadership.observeLoopBlock(ms);
   }
 
   /** Bootstraps a cluster (no seeds) or starts joining one. */
@@ -218,6 +223,11 @@ export class Place {
 
   /** The cluster as this place (the leader) sees it, in the shape of `status --json`. */
   status(): ClusterStatus {
-    return clusterStatus(this.membership.table!, this.invalid, this.config.failureTimeoutMs);
+    return clusterStatus(
+      this.membership.table!,
+      this.invalid,
+      this.config.failureTimeoutMs,
+      this.leadership.loopBlockMs(),
+    );
   }
 }

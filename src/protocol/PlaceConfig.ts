@@ -32,8 +32,14 @@ export interface PlaceConfig {
   maxDeferred: number;
   /** Writes of one partition waiting for its backup; beyond it new writes are refused (retry). */
   maxPendingWrites: number;
+  /** Client requests this place holds unanswered (waiting for a backup); beyond it new ones get 'busy'. */
+  maxRequestsInFlight: number;
   /** Bytes of keys and values per piece of a whole-partition copy (each piece is one frame). */
   snapshotPieceBytes: number;
+  /** Copies this place sends at once as a primary; more wait their turn (pacing). */
+  maxCopiesInFlight: number;
+  /** The runtime's tick period: a tick later than this was spent busy, and silence then is not others'. */
+  tickMs: number;
   /** Defects wired in by the simulator (defects.ts); none in a real place. */
   defects?: Defects;
 }
@@ -49,7 +55,10 @@ export const DEFAULT_TUNING = {
   maxOutOfOrder: 65_536,
   maxDeferred: 10_000,
   maxPendingWrites: 65_536,
-  snapshotPieceBytes: 1024 * 1024,
+  maxRequestsInFlight: 16_384,
+  snapshotPieceBytes: 256 * 1024,
+  maxCopiesInFlight: 2,
+  tickMs: 50,
 } as const;
 
 /** Heartbeat period: five per failure timeout. */

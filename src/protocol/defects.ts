@@ -9,6 +9,7 @@ export const DEFECTS = [
   'no-deputy-ack',
   'copy-skips-updates',
   'ack-before-replication',
+  'copy-burst',
 ] as const;
 
 /** One wired-in defect. */

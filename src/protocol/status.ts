@@ -6,6 +6,7 @@ export function clusterStatus(
   table: PartitionTable,
   invalidReason: string | null,
   failureTimeoutMs: number,
+  loopBlockMs: ReadonlyMap<number, number>,
 ): ClusterStatus {
   const data = table.data;
   const leader = table.leader ?? null;
@@ -38,6 +39,7 @@ export function clusterStatus(
       state: m.state,
       primaries: counts.get(m.id)?.primaries ?? 0,
       backups: counts.get(m.id)?.backups ?? 0,
+      loopBlockMs: m.state === 'dead' ? null : (loopBlockMs.get(m.id) ?? null),
     })),
     partitions: data.formed
       ? data.partitions.map((a, id) => ({

@@ -2,12 +2,9 @@ import type { OutputSink } from '../protocol/Outbox.js';
 import { Place } from '../protocol/Place.js';
 import type { PlaceConfig } from '../protocol/PlaceConfig.js';
 import { decodePlaceMessage, Rejection } from '../protocol/wire/decode.js';
-import type { WireMessage } from '../protocol/wire/messages.js';
+import { isControl, type WireMessage } from '../protocol/wire/messages.js';
 import type { Link, Transport } from '../transport/Transport.js';
 import type { Scheduler } from '../util/Scheduler.js';
-
-/** How often a place's timers are driven. */
-export const TICK_MS = 50;
 
 /** What a node reports: rejected input (warn) and the error that stopped its place (fatal). */
 export interface PlaceNodeOptions {
@@ -17,6 +14,8 @@ export interface PlaceNodeOptions {
    * the failure model; going on with broken state is not). Default: rethrow.
    */
   onFatal?: (err: unknown) => void;
+  /** The process's longest event-loop block lately (ms), read every tick and reported in heartbeats. */
+  loopBlockMs?: () => number;
 }
 
 /**
@@ -32,6 +31,7 @@ export class PlaceNode {
   private readonly sink: OutputSink;
   private readonly log: NonNullable<PlaceNodeOptions['log']>;
   private readonly onFatal: NonNullable<PlaceNodeOptions['onFatal']>;
+  private readonly loopBlockMs: (() => number) | undefined;
 
   constructor(
     readonly config: PlaceConfig,
@@ -45,21 +45,25 @@ export class PlaceNode {
       ((err) => {
         throw err;
       });
+    this.loopBlockMs = options.loopBlockMs;
     this.place = new Place(config, scheduler);
     this.sink = {
-      sendTo: (address, msg) => this.send(transport.linkTo(address), msg),
+      sendTo: (address, msg) =>
+        this.send(transport.linkTo(address, isControl(msg.t) ? 'control' : 'data'), msg),
       // Replies go back over the link the request came on: the transport's own Link objects.
       reply: (to, msg) => this.send(to as Link, msg),
       disconnect: (address) => transport.disconnect(address),
     };
     transport.onMessage((link, msg) => this.receive(link, msg));
     transport.onBatchEnd(() => this.drain());
-    transport.onLinkClosed((link) =>
+    transport.onLinkClosed((link) => {
+      // Replication and copies travel on the data lane: only its loss can lose them.
+      if (link.lane !== 'data') return;
       this.guard(() => {
         this.place.connectionLost(link.remote);
         this.place.drain(this.sink);
-      }),
-    );
+      });
+    });
   }
 
   /** Listens, then bootstraps or joins. */
@@ -69,8 +73,9 @@ export class PlaceNode {
       this.place.start();
       this.place.drain(this.sink);
     });
-    this.stopTicking = this.scheduler.every(TICK_MS, () =>
+    this.stopTicking = this.scheduler.every(this.config.tickMs, () =>
       this.guard(() => {
+        if (this.loopBlockMs !== undefined) this.place.observeLoopBlock(this.loopBlockMs());
         this.place.tick();
         this.place.drain(this.sink);
       }),

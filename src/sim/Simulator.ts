@@ -11,6 +11,7 @@ import { leaderOf, type TableData } from '../protocol/table/PartitionTable.js';
 import { BATCH_ENTRY_FIELDS } from '../protocol/wire/messages.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
 import { MemoryNetwork, type MemoryTransport } from '../transport/MemoryNetwork.js';
+import type { WireMessage } from '../transport/Transport.js';
 import { seededRandom } from '../util/random.js';
 import { describeMessage } from './describeMessage.js';
 
@@ -39,6 +40,11 @@ export interface SimConfig {
   snapshotPieceBytes: number;
   /** Connections may stall (off: the fault mix of earlier versions, for replaying their seeds). */
   stalls: boolean;
+  /**
+   * Simulated processing time, ms per unit of work: every message a place handles or sends is one
+   * unit, plus one per key it copies or entry it replicates. Its process does nothing else meanwhile.
+   */
+  workMsPerUnit: number;
   defect?: Defect;
   /** Receives every trace line (deliveries, faults, operations), in order. */
   trace?: (line: string) => void;
@@ -69,6 +75,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'seed'> = {
   prefillKeys: 1000,
   snapshotPieceBytes: 128,
   stalls: true,
+  workMsPerUnit: 0.01,
 };
 
 const TIMEOUT_MS = DEFAULT_TUNING.failureTimeoutMs;
@@ -93,6 +100,12 @@ export class Simulator {
   private readonly places: SimPlace[] = [];
   private readonly recorder: HistoryRecorder;
   private failure: string | null = null;
+  /** When a fault last touched each address (crash, pause start or end, the end of a stall of its links). */
+  private readonly faultAt = new Map<string, number>();
+  /** Members already seen declared dead in the leader's table. */
+  private readonly declaredDead = new Set<number>();
+  /** Why the store was declared invalid, by a place alive then (the verdict is for good). */
+  private sawInvalid: string | null = null;
   private faults = 0;
   private nextAddress = 0;
   /** When the last stalled connection delivers again. */
@@ -113,6 +126,8 @@ export class Simulator {
     this.net = new MemoryNetwork(config.seed);
     this.net.latency = { minMs: 0.1, maxMs: 2, stepMs: 0.5 };
     this.net.copy = config.copy;
+    this.net.workMs = (endpoint, msg) =>
+      endpoint.startsWith('client') ? 0 : workUnits(msg) * config.workMsPerUnit;
     this.random = seededRandom(config.seed ^ 0x9e3779b9);
     this.recorder = new HistoryRecorder(() => Math.round(this.net.now * 1e6));
     const trace = config.trace;
@@ -159,6 +174,8 @@ export class Simulator {
       limits: DEFAULT_LIMITS,
       processors: processorRegistry(),
       snapshotPieceBytes: this.config.snapshotPieceBytes,
+      // Paced copies one at a time, or many at once (so more writes land while a copy runs).
+      maxCopiesInFlight: [1, 2, 4, 16][Math.floor(this.random() * 4)]!,
       defects: new Set(this.config.defect === undefined ? [] : [this.config.defect]),
     };
     const transport = this.net.transport(address);
@@ -240,6 +257,22 @@ export class Simulator {
   }
 
   /** Invariants that must hold at every moment; checked every few steps as the run goes. */
+  /**
+   * In normal mode a place is declared dead only when a fault touched it lately (a crash, a pause, a
+   * stall of its links): a live place declared dead was busy, or the failure detector is wrong.
+   */
+  private checkDeclaredDead(t: TableData): void {
+    for (const m of t.members) {
+      if (m.state !== 'dead' || this.declaredDead.has(m.id)) continue;
+      this.declaredDead.add(m.id);
+      const p = this.places.find((x) => x.address === m.address && x.node.config.pid === m.pid);
+      if (p === undefined || p.crashed) continue;
+      const faultAt = this.faultAt.get(p.address) ?? Number.NEGATIVE_INFINITY;
+      if (this.net.now - faultAt > TIMEOUT_MS * 5)
+        this.fail(`live place ${m.id} (${p.address}) was declared dead though no fault touched it lately`);
+    }
+  }
+
   private checkInvariants(): void {
     const acting = new Map<number, SimPlace>();
     for (const p of this.live()) {
@@ -269,6 +302,7 @@ export class Simulator {
     // The leader acts only on tables its deputy holds.
     const t = this.leaderTable();
     if (t === null) return;
+    if (this.config.mode === 'normal') this.checkDeclaredDead(t);
     const deputyId = t.members.find((m) => m.id > leaderOf(t)!.id && m.state !== 'dead')?.id;
     const deputy = this.live().find((p) => p.node.place.id === deputyId && !this.net.isPaused(p.address));
     const dt = deputy?.node.place.tableData;
@@ -330,6 +364,9 @@ export class Simulator {
   }
 
   private crash(p: SimPlace, why: string): void {
+    // An invalid verdict is for good, even when every place that knew it has died since.
+    this.sawInvalid ??= p.node.place.invalid;
+    this.faultAt.set(p.address, this.net.now);
     p.crashed = true;
     void p.node.stop();
     p.transport.crash();
@@ -365,10 +402,12 @@ export class Simulator {
       if (p === undefined) return;
       const ms = TIMEOUT_MS * (1.5 + this.random() * 2.5);
       this.net.pause(p.address);
+      this.faultAt.set(p.address, this.net.now);
       this.faults++;
       this.log(`PAUSE ${p.address} for ${ms.toFixed(0)} ms`);
       this.net.scheduler.after(ms, () => {
         if (p.crashed) return;
+        this.faultAt.set(p.address, this.net.now);
         this.net.resume(p.address);
         this.log(`RESUME ${p.address}`);
       });
@@ -404,6 +443,7 @@ export class Simulator {
       this.random() < 0.5 || peers.length === 0 ? null : peers[Math.floor(this.random() * peers.length)];
     this.stallEndMs = this.net.now + ms;
     this.net.stall(p.address, to?.address ?? null, this.stallEndMs);
+    for (const x of [p, ...(to === null ? peers : [to])]) this.faultAt.set(x.address, this.stallEndMs);
     this.faults++;
     this.log(`STALL ${p.address} -> ${to?.address ?? 'all'} for ${ms.toFixed(0)} ms`);
   }
@@ -445,6 +485,7 @@ export class Simulator {
           transport: this.net.transport(`client-${i}`),
           scheduler: this.net.scheduler,
           clientId: `c${i}`,
+          random: this.random,
         }),
     );
     const filler = 'x'.repeat(40);
@@ -468,6 +509,7 @@ export class Simulator {
       },
       this.recorder,
     );
+    const overwriting = this.overwriteFill(untilMs);
     this.scheduleFaults(untilMs);
     this.checking = true;
     let done = false;
@@ -478,7 +520,9 @@ export class Simulator {
     workload.stop();
     if (!done) await this.runUntil(() => done, 60_000).catch(() => {});
     await running.catch(() => {});
-    const invalid = this.live().some((p) => p.node.place.invalid !== null);
+    await this.settle(overwriting).catch(() => {});
+    this.sawInvalid ??= this.live().find((p) => p.node.place.invalid !== null)?.node.place.invalid ?? null;
+    const invalid = this.sawInvalid !== null;
     let final: Record<string, unknown> | null = null;
     if (this.failure === null && !invalid) {
       // Let the cluster settle (paused places resume, repairs finish), then read every key.
@@ -516,9 +560,7 @@ export class Simulator {
         );
     }
     if (invalid && cfg.mode === 'normal' && this.failure === null) {
-      this.fail(
-        `the store turned invalid under single failures: ${this.live().find((p) => p.node.place.invalid !== null)?.node.place.invalid}`,
-      );
+      this.fail(`the store turned invalid under single failures: ${this.sawInvalid}`);
     }
     for (const p of this.live()) await p.node.stop();
     return {
@@ -531,6 +573,29 @@ export class Simulator {
       steps: this.steps,
       invalid,
     };
+  }
+
+  /**
+   * Overwrites prefilled keys in the background until untilMs: copies then run under writes to keys
+   * their snapshot has already read (the workload's keys come last in a partition's order), so a
+   * copy that loses such a write leaves a backup that differs from its primary.
+   */
+  private async overwriteFill(untilMs: number): Promise<void> {
+    if (this.config.prefillKeys === 0) return;
+    const client = new StoreClient({
+      seeds: this.places.map((p) => p.address),
+      timeoutMs: 5000,
+      transport: this.net.transport('client-filler'),
+      scheduler: this.net.scheduler,
+      clientId: 'filler',
+      random: this.random,
+    });
+    for (let n = 0; this.net.now < untilMs && this.failure === null && n < 1_000_000; n++) {
+      await new Promise<void>((r) => this.net.scheduler.after(20, r));
+      const key = `fill-${Math.floor(this.random() * this.config.prefillKeys)}`;
+      await client.put(key, `f${n}`).catch(() => {});
+    }
+    await client.close();
   }
 
   private async runUntil(cond: () => boolean, maxMs: number): Promise<void> {
@@ -577,4 +642,11 @@ export async function simulateSeed(
   opts: Partial<typeof DEFAULT_SIM> & { defect?: Defect; trace?: (line: string) => void },
 ): Promise<SimResult> {
   return await new Simulator({ ...DEFAULT_SIM, ...opts, seed }).run();
+}
+
+/** Units of work in a message (see SimConfig.workMsPerUnit): one, plus its keys or entries. */
+function workUnits(msg: WireMessage): number {
+  if (msg.t === 'snap' && Array.isArray(msg.kv)) return 1 + msg.kv.length / 2;
+  if (msg.t === 'replBatch' && Array.isArray(msg.es)) return 1 + msg.es.length / BATCH_ENTRY_FIELDS;
+  return 1;
 }

@@ -90,6 +90,13 @@ export class FrameDecoder {
     }
   }
 
+  /** Keeps chunk for later without decoding anything (the reader is out of its turn's budget). */
+  hold(chunk: Buffer): void {
+    if (this.failed || chunk.length === 0) return;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
   /** Called from onMessage: stop delivering after the current frame; the rest waits for the next push. */
   stop(): void {
     if (this.busy) this.stopRequested = true;

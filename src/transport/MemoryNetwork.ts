@@ -2,7 +2,15 @@ import { Packr } from 'msgpackr';
 import '../protocol/wire/inlineValue.js';
 import { seededRandom } from '../util/random.js';
 import type { Scheduler } from '../util/Scheduler.js';
-import type { Link, LinkClosedHandler, MessageHandler, Tagged, Transport, WireMessage } from './Transport.js';
+import type {
+  Lane,
+  Link,
+  LinkClosedHandler,
+  MessageHandler,
+  Tagged,
+  Transport,
+  WireMessage,
+} from './Transport.js';
 
 const packr = new Packr({ useRecords: false });
 
@@ -149,6 +157,31 @@ export class MemoryNetwork {
     };
   }
 
+  /**
+   * Simulated work, in ms, that an endpoint spends on each message it receives or sends; its process
+   * can do nothing else meanwhile (messages wait, timers fire late), as with a blocked event loop.
+   */
+  workMs: ((endpoint: string, msg: WireMessage) => number) | null = null;
+  private readonly busyUntil = new Map<string, number>();
+
+  private firstInLineSeq = Number.MIN_SAFE_INTEGER;
+
+  /** A sequence number ahead of every message already waiting, in the order these are taken. */
+  private firstInLine(): number {
+    return this.firstInLineSeq++;
+  }
+
+  /** Makes the process behind endpoint busy for ms more, from now or from when it is free. */
+  occupy(endpoint: string, ms: number): void {
+    if (ms <= 0) return;
+    this.busyUntil.set(endpoint, Math.max(this.time, this.busyUntil.get(endpoint) ?? 0) + ms);
+  }
+
+  /** When the process behind endpoint is free again (now or earlier when it is not busy). */
+  freeAt(endpoint: string): number {
+    return Math.max(this.time, this.busyUntil.get(endpoint) ?? 0);
+  }
+
   /** Simulates SIGSTOP of the process behind an endpoint: it gets no messages and runs no timers. */
   pause(name: string): void {
     this.paused.add(name);
@@ -229,6 +262,12 @@ export class MemoryNetwork {
     const step = this.latency.stepMs ?? 0;
     let at = this.time + minMs + (step > 0 ? Math.floor(spread / step) * step : spread);
     if (this.stalls.size > 0) at = Math.max(at, this.stalledUntil(via.peer.owner.name, to.name));
+    if (this.workMs !== null) {
+      // Building and sending it is work too; it leaves once the sender has done it.
+      const sender = via.peer.owner.name;
+      this.occupy(sender, this.workMs(sender, msg));
+      at = Math.max(at, this.freeAt(sender));
+    }
     if (this.reorder) at = this.time + this.random();
     else at = Math.max(at, via.lastArrival);
     via.lastArrival = at;
@@ -300,11 +339,22 @@ export class MemoryNetwork {
           this.held.set(msg.to.name, list);
           continue;
         }
+        const free = this.busyUntil.get(msg.to.name);
+        if (free !== undefined && free > this.time) {
+          // Its process is busy: the message waits in the socket until it is free again. Data keeps its
+          // sequence number, so what waits from one link comes out in the order it was sent; control
+          // (its own connection) is read first once the process is free, as Node reads every ready socket.
+          msg.at = free;
+          if (msg.via.lane === 'control') msg.seq = this.firstInLine();
+          this.messages.push(msg);
+          continue;
+        }
         this.delivered++;
         if (msg.via.closed) continue;
         const decoded = msg.msg ?? (packr.unpack(msg.bytes!) as WireMessage);
         this.lastStepFor = msg.to.name;
         this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
+        if (this.workMs !== null) this.occupy(msg.to.name, this.workMs(msg.to.name, decoded));
         msg.to.deliver(msg.via, decoded);
         this.onDelivered?.(msg.to.name, decoded);
         return true;
@@ -313,6 +363,14 @@ export class MemoryNetwork {
       if (timer.owner !== null && this.paused.has(timer.owner)) {
         // Held until the owner resumes: it fires once then, as a stopped process's timers do.
         this.heldTimers.push(timer);
+        continue;
+      }
+      const free = timer.owner === null ? undefined : this.busyUntil.get(timer.owner);
+      if (free !== undefined && free > this.time) {
+        // A busy process's timers fire late, but first once it is free (Node runs timers before I/O).
+        timer.at = free;
+        timer.seq = this.firstInLine();
+        this.timers.push(timer);
         continue;
       }
       if (timer.every > 0) {
@@ -379,6 +437,7 @@ export class MemoryLink implements Link {
     readonly owner: MemoryTransport,
     private readonly net: MemoryNetwork,
     readonly remote: string,
+    readonly lane: Lane,
   ) {}
 
   /** Queues msg for delivery at the other end. */
@@ -419,25 +478,27 @@ export class MemoryTransport implements Transport {
   }
 
   /** Returns the pooled link to address; a link to nobody closes at once. */
-  linkTo(address: string): Link {
-    const existing = this.outgoing.get(address);
+  linkTo(address: string, lane: Lane = 'data'): Link {
+    const key = lane === 'data' ? address : `${lane}|${address}`;
+    const existing = this.outgoing.get(key);
     if (existing !== undefined && !existing.closed) return existing;
-    const mine = new MemoryLink(this, this.net, address);
+    const mine = new MemoryLink(this, this.net, address, lane);
     const target = this.net.listenerAt(address);
     const reachable = target !== undefined && !target.dead && !this.dead;
-    const theirs = new MemoryLink(reachable ? target : this, this.net, this.name);
+    const theirs = new MemoryLink(reachable ? target : this, this.net, this.name, lane);
     mine.peer = theirs;
     theirs.peer = mine;
     this.links.add(mine);
-    this.outgoing.set(address, mine);
+    this.outgoing.set(key, mine);
     if (reachable) target.links.add(theirs);
     else this.net.scheduler.soon(() => mine.close());
     return mine;
   }
 
-  /** Closes the pooled outgoing link to address, if there is one. */
+  /** Closes the pooled outgoing links to address, every lane. */
   disconnect(address: string): void {
     this.outgoing.get(address)?.close();
+    this.outgoing.get(`control|${address}`)?.close();
   }
 
   /** Each in-memory delivery is a batch of one message. */
@@ -463,7 +524,8 @@ export class MemoryTransport implements Transport {
   /** @internal */
   linkClosed(link: MemoryLink, reason: string): void {
     if (!this.links.delete(link)) return;
-    if (this.outgoing.get(link.remote) === link) this.outgoing.delete(link.remote);
+    const key = link.lane === 'data' ? link.remote : `${link.lane}|${link.remote}`;
+    if (this.outgoing.get(key) === link) this.outgoing.delete(key);
     this.closedHandler(link, reason);
   }
 

@@ -7,7 +7,15 @@ import {
   FrameDecoder,
   FrameError,
 } from './FrameCodec.js';
-import type { Link, LinkClosedHandler, MessageHandler, Tagged, Transport, WireMessage } from './Transport.js';
+import type {
+  Lane,
+  Link,
+  LinkClosedHandler,
+  MessageHandler,
+  Tagged,
+  Transport,
+  WireMessage,
+} from './Transport.js';
 
 /** Log sink; the transport logs peer misbehaviour and link failures, never message contents. */
 export type TransportLog = (level: 'debug' | 'info' | 'warn', msg: string) => void;
@@ -22,6 +30,11 @@ export interface TcpTransportOptions {
   connectTimeoutMs?: number;
   /** Minimum time between a failed link to an address and the next dial to it (default 50 ms). */
   reconnectDelayMs?: number;
+  /**
+   * Milliseconds of input handling per event-loop turn: past it, links other than control ones stop
+   * reading until the next turn, so timers (heartbeats) run between slices (default 20).
+   */
+  turnBudgetMs?: number;
   log?: TransportLog;
 }
 
@@ -29,6 +42,7 @@ export interface TcpTransportOptions {
 export const DEFAULT_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_RECONNECT_DELAY_MS = 50;
+const DEFAULT_TURN_BUDGET_MS = 20;
 // A closing socket whose peer neither reads nor closes is destroyed after this long.
 const LINGER_MS = 2000;
 
@@ -42,6 +56,13 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host: match[1] ?? match[2], port };
 }
 
+/** Type of the transport's own first frame on a control connection (never handed to the receiver). */
+const HELLO = 'hello';
+
+function poolKey(address: string, lane: Lane): string {
+  return lane === 'data' ? address : `${lane}|${address}`;
+}
+
 function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -52,8 +73,15 @@ interface LinkHost {
   readonly highWaterBytes: number;
   log: TransportLog;
   deliver(link: TcpLink, msg: WireMessage): void;
-  batchEnd(): void;
+  /** The link has frames to write: they go out together at the end of the turn. */
+  markDirty(link: TcpLink): void;
+  /** A read of link begins (opens the turn's budget) and ends (may make it yield). */
+  readStart(): void;
+  readEnd(link: TcpLink): void;
+  /** True when link may not read more this turn (the budget is spent); it is then paused until the next. */
+  yieldIfSpent(link: TcpLink): boolean;
   readBlocked(link: TcpLink): boolean;
+  greeted(link: TcpLink): void;
   backedUp(link: TcpLink): void;
   drained(link: TcpLink): void;
   scheduleResume(link: TcpLink): void;
@@ -75,14 +103,21 @@ export class TcpLink implements Link {
   readPaused = false;
   /** @internal */
   readonly decoder: FrameDecoder;
+  /** The lane it carries; an incoming link learns it from the dialer's first frame (see HELLO). */
+  lane: Lane;
+  /** Incoming: the first frame was seen (a lane greeting, or the first message). */
+  private greeted: boolean;
 
   /** @internal */
   constructor(
     private readonly host: LinkHost,
     readonly remote: string,
     readonly outgoing: boolean,
+    lane: Lane = 'data',
   ) {
     this.decoder = new FrameDecoder(host.maxFrameBytes);
+    this.lane = lane;
+    this.greeted = outgoing;
   }
 
   /** True once the link is closed or failed. */
@@ -138,8 +173,10 @@ export class TcpLink implements Link {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       if (this.isClosed) return;
-      this.decoder.push(chunk, this.onFrame, this.onFrameError);
-      this.host.batchEnd();
+      this.host.readStart();
+      // Out of the turn's budget: keep the bytes, decode nothing, read again next turn.
+      if (this.host.yieldIfSpent(this)) this.decoder.hold(chunk);
+      else this.decoder.push(chunk, this.onFrame, this.onFrameError);
     });
     socket.on('drain', () => this.releaseIfDrained());
     socket.on('error', (err) => this.fail(err.message));
@@ -170,8 +207,8 @@ export class TcpLink implements Link {
   /** @internal Delivers frames held back by a pause, then reads again unless paused anew. */
   resumeReading(): void {
     if (this.isClosed || this.host.readBlocked(this)) return;
+    this.host.readStart();
     this.decoder.push(EMPTY_CHUNK, this.onFrame, this.onFrameError);
-    this.host.batchEnd();
     if (!this.isClosed && !this.host.readBlocked(this)) this.socket?.resume();
   }
 
@@ -204,7 +241,18 @@ export class TcpLink implements Link {
   }
 
   private readonly onFrame = (msg: WireMessage): void => {
+    if (!this.greeted) {
+      this.greeted = true;
+      if (msg.t === HELLO) {
+        if (msg.lane === 'control') this.lane = 'control';
+        this.host.greeted(this);
+        return;
+      }
+      this.host.greeted(this);
+    }
     this.host.deliver(this, msg);
+    // Past the turn's budget the rest of what was read waits (in the decoder) for the next turn.
+    this.host.readEnd(this);
   };
 
   private readonly onFrameError = (err: FrameError): void => {
@@ -216,10 +264,11 @@ export class TcpLink implements Link {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    this.host.markDirty(this);
   }
 
-  private flush(): void {
+  /** @internal Writes what is queued, in one write. */
+  flush(): void {
     this.flushScheduled = false;
     const socket = this.socket;
     if (!socket || !this.isConnected || socket.destroyed || this.queue.length === 0) return;
@@ -262,6 +311,14 @@ export class TcpTransport implements Transport {
   private readonly pool = new Map<string, TcpLink>();
   private readonly lastFailure = new Map<string, number>();
   private readonly backedUpLinks = new Set<TcpLink>();
+  private readonly turnBudgetMs: number;
+  /** Start of the current turn's input handling, or null when no turn is open. */
+  private turnStart: number | null = null;
+  /** Links that used up a turn's budget: they read again next turn. */
+  private readonly yielded = new Set<TcpLink>();
+  /** Links with frames queued this turn. */
+  private readonly dirty = new Set<TcpLink>();
+  private flushScheduled = false;
   private readonly socketsClosing = new Set<Promise<void>>();
   private messageHandler: MessageHandler = () => {};
   private batchEndHandler: () => void = () => {};
@@ -276,6 +333,7 @@ export class TcpTransport implements Transport {
     if (!(highWaterBytes > 0)) throw new RangeError('highWaterBytes must be positive');
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
+    this.turnBudgetMs = options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS;
     const log = options.log ?? (() => {});
     this.log = log;
     this.host = {
@@ -283,8 +341,16 @@ export class TcpTransport implements Transport {
       highWaterBytes,
       log,
       deliver: (link, msg) => this.deliver(link, msg),
-      batchEnd: () => this.batchEnd(),
-      readBlocked: (link) => link.readPaused || this.backedUpLinks.size > 0,
+      markDirty: (link) => this.markDirty(link),
+      readStart: () => this.readStart(),
+      readEnd: (link) => this.readEnd(link),
+      yieldIfSpent: (link) => this.yieldIfSpent(link),
+      // Control links are read even while another link's writes are backed up.
+      readBlocked: (link) =>
+        link.readPaused || this.yielded.has(link) || (this.backedUpLinks.size > 0 && link.lane !== 'control'),
+      greeted: (link) => {
+        if (this.backedUpLinks.size > 0 && link.lane !== 'control') link.pauseReading();
+      },
       backedUp: (link) => this.onBackedUp(link),
       drained: (link) => this.onDrained(link),
       scheduleResume: (link) => queueMicrotask(() => link.resumeReading()),
@@ -339,19 +405,24 @@ export class TcpTransport implements Transport {
   /** Returns the open pooled link to address, or a fresh one that dials (after reconnectDelayMs since a failure). */
   /** Closes the pooled outgoing link to address (queued frames are dropped), if there is one. */
   disconnect(address: string): void {
-    const link = this.pool.get(address);
-    if (link !== undefined && !link.closed) link.fail(`disconnected from ${address}`);
+    for (const key of [address, `control|${address}`]) {
+      const link = this.pool.get(key);
+      if (link !== undefined && !link.closed) link.fail(`disconnected from ${address}`);
+    }
   }
 
-  linkTo(address: string): Link {
-    const existing = this.pool.get(address);
+  linkTo(address: string, lane: Lane = 'data'): Link {
+    const key = poolKey(address, lane);
+    const existing = this.pool.get(key);
     if (existing && !existing.closed) return existing;
-    const link = new TcpLink(this.host, address, true);
+    const link = new TcpLink(this.host, address, true, lane);
     if (this.isClosed) {
       link.fail('transport is closed');
       return link;
     }
-    this.pool.set(address, link);
+    this.pool.set(key, link);
+    // The first frame tells the receiver which lane this connection is.
+    if (lane === 'control') link.send({ t: HELLO, lane });
     this.outgoingLinks.add(link);
     let target: { host: string; port: number };
     try {
@@ -425,7 +496,7 @@ export class TcpTransport implements Transport {
     const link = new TcpLink(this.host, `${socket.remoteAddress}:${socket.remotePort}`, false);
     link.attach(socket, true);
     this.incoming.add(link);
-    if (this.backedUpLinks.size > 0) link.pauseReading();
+    // Under backpressure it is paused once its first frame says it is not a control link (greeted).
     this.log('debug', `accepted ${link.remote}`);
   }
 
@@ -441,6 +512,56 @@ export class TcpTransport implements Transport {
     } catch (err) {
       this.log('warn', `batch-end handler threw: ${(err as Error)?.message ?? err}`);
     }
+  }
+
+  private readStart(): void {
+    if (this.turnStart !== null) return;
+    this.turnStart = performance.now();
+    setImmediate(() => this.endTurn());
+  }
+
+  private markDirty(link: TcpLink): void {
+    this.dirty.add(link);
+    if (this.flushScheduled || this.turnStart !== null) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flushDirty());
+  }
+
+  /** Writes every link's frames of this turn, one write each. */
+  private flushDirty(): void {
+    this.flushScheduled = false;
+    for (const link of this.dirty) link.flush();
+    this.dirty.clear();
+  }
+
+  /** A link that read past the turn's budget stops until the next turn (control links never do). */
+  private readEnd(link: TcpLink): void {
+    this.yieldIfSpent(link);
+  }
+
+  private yieldIfSpent(link: TcpLink): boolean {
+    if (link.lane === 'control' || link.closed || this.turnStart === null) return false;
+    if (performance.now() - this.turnStart < this.turnBudgetMs) return false;
+    link.pauseReading();
+    this.yielded.add(link);
+    return true;
+  }
+
+  /** After the poll phase: timers have had their chance by the next one; yielded links read again, within a new budget. */
+  private endTurn(): void {
+    this.turnStart = null;
+    // What the turn's input produced is decided now, and written at once: one write per link.
+    this.batchEnd();
+    if (this.yielded.size > 0) {
+      this.readStart();
+      for (const link of [...this.yielded]) {
+        if (performance.now() - (this.turnStart ?? 0) >= this.turnBudgetMs) break;
+        this.yielded.delete(link);
+        link.resumeReading();
+        if (!link.closed && this.yielded.has(link)) break;
+      }
+    }
+    this.flushDirty();
   }
 
   private deliver(link: TcpLink, msg: WireMessage): void {
@@ -463,7 +584,7 @@ export class TcpTransport implements Transport {
     this.backedUpLinks.add(link);
     if (this.backedUpLinks.size === 1) {
       this.log('debug', `${link.remote} backed up: pausing reads on all incoming links`);
-      for (const incoming of this.incoming) incoming.pauseReading();
+      for (const incoming of this.incoming) if (incoming.lane !== 'control') incoming.pauseReading();
     }
   }
 
@@ -482,10 +603,12 @@ export class TcpTransport implements Transport {
   }
 
   private onLinkClosedInternal(link: TcpLink, reason: string, failed: boolean): void {
+    this.yielded.delete(link);
     const known = this.incoming.delete(link) || this.outgoingLinks.delete(link);
     // Links handed out after close() were never registered; reporting them could loop through linkTo.
     if (!known) return;
-    if (this.pool.get(link.remote) === link) this.pool.delete(link.remote);
+    const key = poolKey(link.remote, link.lane);
+    if (this.pool.get(key) === link) this.pool.delete(key);
     if (failed && link.outgoing) this.lastFailure.set(link.remote, Date.now());
     if (this.backedUpLinks.delete(link) && this.backedUpLinks.size === 0) this.resumeAllIncoming();
     this.log(failed ? 'info' : 'debug', `link ${link.remote} closed: ${reason}`);

@@ -2,6 +2,13 @@ import type { Tagged, WireMessage } from '../protocol/wire/messages.js';
 
 export type { Tagged, WireMessage };
 
+/**
+ * Which connection to a place a message travels on. Control traffic (heartbeats, tables) has its own,
+ * so it never waits behind bulk data (replication, copies) in a socket's buffers, and a receiver
+ * under backpressure keeps reading it.
+ */
+export type Lane = 'control' | 'data';
+
 /** One open connection; replies to a received message go back over the link it came on. */
 export interface Link {
   /** Queues a message; frames are flushed together once per event-loop turn. */
@@ -12,6 +19,8 @@ export interface Link {
   readonly closed: boolean;
   /** Human-readable peer, for logs and errors. */
   readonly remote: string;
+  /** The lane it carries (an incoming link learns it from the dialer's first frame). */
+  readonly lane: Lane;
 }
 
 /** Receives every decoded message, with the link it arrived on. */
@@ -24,9 +33,9 @@ export type LinkClosedHandler = (link: Link, reason: string) => void;
 export interface Transport {
   /** Starts accepting connections at address ("host:port"); resolves once listening. */
   listen(address: string): Promise<void>;
-  /** Returns the pooled outgoing link to address, dialing (and re-dialing after a failure) as needed. */
-  linkTo(address: string): Link;
-  /** Closes the pooled outgoing link to address, if any, dropping what is queued on it. */
+  /** Returns the pooled outgoing link to address on a lane (default data), dialing (and re-dialing after a failure) as needed. */
+  linkTo(address: string, lane?: Lane): Link;
+  /** Closes the pooled outgoing links to address (every lane), if any, dropping what is queued on them. */
   disconnect(address: string): void;
   /** Sets the handler of every message arriving on any link, incoming or outgoing. */
   onMessage(handler: MessageHandler): void;

@@ -80,12 +80,15 @@ describe('the command line against a local cluster', () => {
     expect(s.deputy).toBe(1);
     expect(s.failureTimeoutMs).toBe(1000);
     expect(s.places.map((p: { role: string }) => p.role)).toEqual(['leader', 'deputy', 'member', 'spare']);
+    expect(Number.isInteger(s.places[0].loopBlockMs)).toBe(true);
     expect(s.places.map((p: { zone: string }) => p.zone)).toEqual(['a', 'b', 'c', 'a']);
     for (const p of s.places) {
       expect(Object.keys(p).sort()).toEqual(
-        ['address', 'backups', 'id', 'pid', 'primaries', 'role', 'state', 'zone'].sort(),
+        ['address', 'backups', 'id', 'loopBlockMs', 'pid', 'primaries', 'role', 'state', 'zone'].sort(),
       );
       expect(alive(p.pid)).toBe(true);
+      // Each place's longest event-loop block lately, from its heartbeats (the leader's own at once).
+      expect(p.loopBlockMs === null || Number.isInteger(p.loopBlockMs)).toBe(true);
     }
     const active = s.places.filter((p: { state: string }) => p.state === 'active');
     const primaries = active.map((p: { primaries: number }) => p.primaries);

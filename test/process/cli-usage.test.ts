@@ -67,6 +67,9 @@ describe('command line usage errors', () => {
       '--zone',
       '--partitions',
       '--min-places',
+      '--failure-timeout-ms',
+      '--max-requests-in-flight',
+      '--max-copies-in-flight',
       '--processors',
     ]) {
       expect(place.stdout).toContain(flag);

@@ -333,3 +333,48 @@ async function echoServerAt(address: string): Promise<{ server: TcpTransport }> 
   await server.listen(address);
   return { server };
 }
+
+describe('input is handled in slices', () => {
+  /** A server whose handler takes workMs per message; it counts its timer's ticks while it works. */
+  async function slowServer(options: TcpTransportOptions, workMs: number) {
+    const server = transport(options);
+    const handled: string[] = [];
+    let ticksWhileWorking = 0;
+    server.onMessage((_link, msg) => {
+      const until = performance.now() + workMs;
+      while (performance.now() < until) {
+        // the work of one request
+      }
+      handled.push(String(msg.t));
+    });
+    await server.listen('127.0.0.1:0');
+    const timer = setInterval(() => {
+      if (handled.length > 0 && handled.length < 200) ticksWhileWorking++;
+    }, 5);
+    cleanups.push(() => clearInterval(timer));
+    return { handled, address: server.listenAddress!, ticks: () => ticksWhileWorking };
+  }
+
+  it('timers run between slices of a long burst of input; control links are read within the slices', async () => {
+    const { handled, address, ticks } = await slowServer({ turnBudgetMs: 20 }, 3);
+    const { client } = collectingClient();
+    const data = client.linkTo(address);
+    for (let i = 0; i < 200; i++) data.send({ t: 'req', id: i });
+    await vi.waitFor(() => expect(handled.length).toBeGreaterThan(20), { timeout: 5000, interval: 5 });
+    client.linkTo(address, 'control').send({ t: 'hb' });
+    await vi.waitFor(() => expect(handled.length).toBe(201), { timeout: 10_000, interval: 10 });
+    // 600 ms of work arrived at once, and the timer still ran between slices of about 20 ms.
+    expect(ticks()).toBeGreaterThanOrEqual(10);
+    // The heartbeat, on its own connection, overtook most of the data still waiting.
+    expect(handled.indexOf('hb')).toBeLessThan(150);
+  });
+
+  it('without a budget the same burst holds every timer back until it is done', async () => {
+    const { handled, address, ticks } = await slowServer({ turnBudgetMs: 100_000 }, 3);
+    const { client } = collectingClient();
+    const data = client.linkTo(address);
+    for (let i = 0; i < 200; i++) data.send({ t: 'req', id: i });
+    await vi.waitFor(() => expect(handled.length).toBe(200), { timeout: 10_000, interval: 10 });
+    expect(ticks()).toBeLessThanOrEqual(3);
+  });
+});

@@ -51,7 +51,7 @@ describe('epochs fence replication from an old primary', () => {
     await sim.net.runUntil(() => primary.node.place.replica(0)!.pendingCount === 1);
     const rep = primary.node.place.replica(0)!;
     primary.node.receive(
-      { send: () => {}, close: () => {}, closed: false, remote: 'test' },
+      { send: () => {}, close: () => {}, closed: false, remote: 'test', lane: 'data' },
       { t: 'replReject', tv: table.version, p: 0, e: rep.epoch + 1, msg: 'newer epoch' },
     );
     primary.node.drain();

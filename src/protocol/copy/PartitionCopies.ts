@@ -2,15 +2,17 @@ import { invariant } from '../invariant.js';
 import type { Membership } from '../membership/Membership.js';
 import type { Outbox } from '../Outbox.js';
 import type { PlaceConfig } from '../PlaceConfig.js';
-import type { PartitionReplica, SnapshotPiece } from '../replication/PartitionReplica.js';
+import type { PartitionReplica, SnapshotCursor } from '../replication/PartitionReplica.js';
 import type { PartitionAssignment } from '../table/PartitionTable.js';
 import { completeCopy, completeHandover, handingOver } from '../table/tableChanges.js';
 import type { CopyComplete, HandoverReady, SnapshotAck, SnapshotChunk } from '../wire/messages.js';
 
 /**
  * What a primary is doing to restore or move a partition, if anything:
- * - copy: the whole partition goes to `target` as a snapshot complete at `snapshotSeq`, one piece at
- *   a time (each once the previous is acknowledged); writes after it follow as replication. Until
+ * - queued: a copy to `target` waits for one of this place's copy slots (copies are paced); writes
+ *   are answered at once meanwhile and not streamed (the snapshot, read later, will hold them).
+ * - copy: the whole partition goes to `target` as a snapshot read one piece at a time, each piece
+ *   sent once the previous is acknowledged; writes after `snapshotSeq` follow as replication. Until
  *   the target holds the snapshot (`syncSeq` null) writes are answered at once; from then on they
  *   wait for the target too, and the copy is complete once it has everything up to `syncSeq`.
  * - handover: the primary role goes to the backup `to`; this place answers nothing meanwhile and
@@ -18,51 +20,56 @@ import type { CopyComplete, HandoverReady, SnapshotAck, SnapshotChunk } from '..
  */
 export type CopyState =
   | { readonly kind: 'none' }
+  | { readonly kind: 'queued'; readonly target: number }
   | {
       readonly kind: 'copy';
       readonly target: number;
       readonly snapshotSeq: number;
-      /** Pieces still to send; a sent piece is emptied so its memory goes. */
-      readonly pieces: SnapshotPiece[];
+      readonly cursor: SnapshotCursor;
+      piecesSent: number;
       syncSeq: number | null;
     }
   | { readonly kind: 'handover'; readonly to: number };
+
+/** How a primary's write reaches its partner: waited for, streamed and answered at once, or not sent. */
+export type PartnerMode = 'sync' | 'async' | 'none';
 
 const NONE: CopyState = { kind: 'none' };
 
 /**
  * Whole-partition copies and primary handovers, on both sides of the leader: the primary's copy and
- * handover states (one CopyState per partition, owned here), its reports of completion, and the
- * leader's table changes that complete them. The copy's target applies pieces in Replication.
+ * handover states (one CopyState per partition, owned here), the pacing of copies (at most
+ * maxCopiesInFlight send pieces at once, so that no place spends long turns building and sending
+ * them), reports of completion, and the leader's table changes that complete them. The copy's
+ * target applies pieces in Replication.
  */
 export class PartitionCopies {
   private readonly states: CopyState[] = [];
   /** When completion was last reported per partition (reports repeat until the table shows them). */
   private readonly reportedAt: number[] = [];
+  /** The defect switch of this site (defects.ts), read once: every copy at once, every piece at once. */
+  private readonly burst: boolean;
 
   constructor(
     private readonly config: PlaceConfig,
     private readonly out: Outbox,
     private readonly membership: Membership,
-  ) {}
+    private readonly replicaOf: (p: number) => PartitionReplica | undefined,
+  ) {
+    this.burst = config.defects?.has('copy-burst') === true;
+  }
 
   /** The copy or handover partition p is in at this place (as its primary). */
   state(p: number): CopyState {
     return this.states[p] ?? NONE;
   }
 
-  /** True while the partition's primary role is being handed over from this place. */
-  handingOver(p: number): boolean {
-    return this.state(p).kind === 'handover';
-  }
-
-  /**
-   * True when a primary's write waits for its partner (the backup, or a copy's target once it holds
-   * the snapshot); false when it is streamed to a copy's target and answered at once.
-   */
-  waitsForPartner(rep: PartitionReplica, a: PartitionAssignment): boolean {
+  /** How a primary's write reaches the partition's other holder (the backup, or a copy's target). */
+  partnerMode(rep: PartitionReplica, a: PartitionAssignment): PartnerMode {
+    if (a.backup !== null) return 'sync';
     const s = this.state(rep.id);
-    return a.backup !== null || (s.kind === 'copy' && s.syncSeq !== null);
+    if (s.kind !== 'copy') return 'none';
+    return s.syncSeq !== null ? 'sync' : 'async';
   }
 
   /** This place is no longer the partition's primary (or newly is): nothing is in progress. */
@@ -70,39 +77,55 @@ export class PartitionCopies {
     this.states[p] = NONE;
   }
 
-  /** Primary: follows what the table says of the partition: a handover, a copy to start, or nothing. */
+  /** Primary: follows what the table says of the partition: a handover, a copy to queue, or nothing. */
   follow(rep: PartitionReplica, a: PartitionAssignment): void {
     const p = rep.id;
     const before = this.state(p);
     if (handingOver(a) && a.target !== null) this.states[p] = { kind: 'handover', to: a.target };
     else if (a.target === null) this.states[p] = NONE;
-    else if (before.kind !== 'copy' || before.target !== a.target) {
-      this.states[p] = before.kind === 'copy' ? before : NONE;
-      this.start(rep, a.target);
+    else if ((before.kind !== 'copy' && before.kind !== 'queued') || before.target !== a.target) {
+      invariant(a.target !== this.membership.id, () => `partition ${p} copy to its own primary`);
+      this.states[p] = { kind: 'queued', target: a.target };
+    }
+  }
+
+  /** Starts queued copies while this place has copy slots free (in partition order). */
+  startQueued(): void {
+    let busy = 0;
+    for (const s of this.states) if (s !== undefined && s.kind === 'copy' && s.syncSeq === null) busy++;
+    const slots = this.burst ? Number.POSITIVE_INFINITY : this.config.maxCopiesInFlight;
+    for (let p = 0; p < this.states.length && busy < slots; p++) {
+      const s = this.states[p];
+      const rep = this.replicaOf(p);
+      if (s?.kind !== 'queued' || rep?.role !== 'primary') continue;
+      if (this.membership.table?.member(s.target) === undefined) continue;
+      this.start(rep, s.target);
+      busy++;
     }
   }
 
   /** Primary: starts copying the whole partition to target, from its first piece. */
   private start(rep: PartitionReplica, target: number): void {
-    if (this.membership.table?.member(target) === undefined) return;
-    invariant(target !== this.membership.id, () => `partition ${rep.id} copy to its own primary`);
     this.states[rep.id] = {
       kind: 'copy',
       target,
       snapshotSeq: rep.seq,
-      pieces: rep.snapshotPieces(this.config.snapshotPieceBytes),
+      cursor: rep.snapshot(),
+      piecesSent: 0,
       syncSeq: null,
     };
     this.reportedAt[rep.id] = Number.NEGATIVE_INFINITY;
-    this.sendPiece(rep, 0);
+    // The defect: the whole snapshot goes out in one turn, without waiting for the target.
+    while (this.sendNextPiece(rep) && this.burst);
   }
 
-  private sendPiece(rep: PartitionReplica, i: number): void {
+  /** Sends the next piece of the copy, if there is one; false when there was none to send. */
+  private sendNextPiece(rep: PartitionReplica): boolean {
     const s = this.state(rep.id);
-    if (s.kind !== 'copy') return;
+    if (s.kind !== 'copy' || s.cursor.finished) return false;
     const address = this.membership.table?.member(s.target)?.address;
-    const piece = s.pieces[i];
-    if (address === undefined || piece === undefined) return;
+    if (address === undefined) return false;
+    const piece = s.cursor.next(this.config.snapshotPieceBytes);
     const chunk: SnapshotChunk = {
       t: 'snap',
       tv: this.membership.version,
@@ -110,21 +133,20 @@ export class PartitionCopies {
       e: rep.epoch,
       s: s.snapshotSeq,
       from: this.membership.id!,
-      i,
-      n: s.pieces.length,
+      i: s.piecesSent++,
+      last: piece.last,
       kv: piece.kv,
       rs: piece.rs,
     };
     this.out.send(address, chunk);
-    // Free what was sent; the last piece's ack comes as a replication ack.
-    s.pieces[i] = { kv: [], rs: [] };
+    return true;
   }
 
-  /** Primary: the target holds piece i; the next one goes. */
+  /** Primary: the target holds the last piece sent; the next one goes (the last piece's ack is a replication ack). */
   handleSnapshotAck(rep: PartitionReplica | undefined, m: SnapshotAck): void {
     if (rep === undefined || rep.role !== 'primary' || m.e !== rep.epoch) return;
     const s = this.state(rep.id);
-    if (s.kind === 'copy' && s.target === m.id) this.sendPiece(rep, m.i + 1);
+    if (s.kind === 'copy' && s.target === m.id && m.i === s.piecesSent - 1) this.sendNextPiece(rep);
   }
 
   /**
@@ -142,8 +164,11 @@ export class PartitionCopies {
   acknowledged(rep: PartitionReplica, seq: number, now: number): void {
     const s = this.state(rep.id);
     if (s.kind === 'copy' && seq >= s.snapshotSeq) {
-      // The target holds the snapshot: from now on writes wait for it too.
-      if (s.syncSeq === null) s.syncSeq = rep.seq;
+      if (s.syncSeq === null) {
+        // The target holds the snapshot: from now on writes wait for it too, and a slot is free.
+        s.syncSeq = rep.seq;
+        this.startQueued();
+      }
       invariant(
         s.syncSeq >= s.snapshotSeq,
         () => `partition ${rep.id} copy in sync at ${s.syncSeq} before its snapshot at ${s.snapshotSeq}`,

@@ -19,6 +19,14 @@ export class FailureDetector {
     if (this.lastHeard.has(id)) this.lastHeard.set(id, now);
   }
 
+  /**
+   * This process was busy for ms (its tick came that late): whatever arrived meanwhile is still unread,
+   * so that time does not count as anyone's silence.
+   */
+  credit(ms: number, now: number): void {
+    for (const [id, at] of this.lastHeard) this.lastHeard.set(id, Math.min(now, at + ms));
+  }
+
   /** Gives every watched place a fresh timeout (after this process itself was paused). */
   resetAll(now: number): void {
     for (const id of this.lastHeard.keys()) this.lastHeard.set(id, now);

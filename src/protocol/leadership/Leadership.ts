@@ -34,6 +34,10 @@ export class Leadership {
   private verifying = false;
   /** The defect switch of this site (defects.ts), read once. */
   private readonly leaseIgnored: boolean;
+  /** This place's longest event-loop block lately (ms), as the runtime measured it. */
+  private ownLoopBlockMs: number | null = null;
+  /** The leader's view of each member's, from their heartbeats. */
+  private readonly loopBlocks = new Map<number, number>();
 
   constructor(
     private readonly config: PlaceConfig,
@@ -62,29 +66,54 @@ export class Leadership {
     return this.invalidReason ?? (table !== null && !table.data.valid ? table.data.invalidReason : null);
   }
 
+  /** The runtime's measure of this place's longest event-loop block lately (ms). */
+  observeLoopBlock(ms: number): void {
+    this.ownLoopBlockMs = ms;
+  }
+
+  /** Each place's longest event-loop block lately, as this place knows them (its own included). */
+  loopBlockMs(): ReadonlyMap<number, number> {
+    const all = new Map(this.loopBlocks);
+    const me = this.membership.id;
+    if (me !== null && this.ownLoopBlockMs !== null) all.set(me, this.ownLoopBlockMs);
+    return all;
+  }
+
   /** This place was replaced: its lease is void at once. */
   revokeLease(): void {
     this.lease.revoke();
   }
 
-  /** First thing on every tick: a process that wakes up late was paused, and others' silence is not theirs. */
+  /**
+   * First thing on every tick: a process that wakes up late was busy or paused, and the silence it
+   * could not hear meanwhile is not others'. Busy (late by less than half a failure timeout): the
+   * time it was late is credited to everyone it watches, so only silence while it listened counts
+   * (its input, still unread, is handled before the next tick). Paused (later than that): it forgets
+   * all silence and re-checks its view before it acts.
+   */
   noticePause(now: number): void {
+    const lateMs = now - this.lastTickAt - this.config.tickMs;
     if (now - this.lastTickAt > this.config.failureTimeoutMs / 2) {
       this.detector.resetAll(now);
       this.lastLeaderContact = now;
       this.suspectLeaderSince = null;
       this.verifying = this.membership.id !== null && this.membership.otherLiveMembers().length > 0;
+    } else if (lateMs > 0) {
+      this.detector.credit(lateMs, now);
+      this.lastLeaderContact = Math.min(now, this.lastLeaderContact + lateMs);
     }
     this.lastTickAt = now;
   }
 
   /** Heartbeats, and the leader's or the others' watch. Returns false while this place re-checks its view. */
   tick(now: number): boolean {
+    // A place re-checking its view still shows it is alive (a busy place must not fall silent and be
+    // declared dead for it); its lease stays void until the check is done.
+    if (now - this.lastHeartbeatAt >= heartbeatMs(this.config)) this.sendHeartbeat(now);
     if (this.verifying) {
       if (this.membership.fetchDue(now)) this.membership.askEveryone();
       return false;
     }
-    if (now - this.lastHeartbeatAt >= heartbeatMs(this.config)) this.sendHeartbeat(now);
     if (this.membership.isLeader()) this.leaderTick(now);
     else this.watchLeader(now);
     return true;
@@ -107,6 +136,7 @@ export class Leadership {
       id: this.membership.id!,
       ts: now,
     };
+    if (this.ownLoopBlockMs !== null) hb.lb = this.ownLoopBlockMs;
     this.out.send(target.address, hb);
   }
 
@@ -126,6 +156,7 @@ export class Leadership {
       if (sender?.state === 'dead') return;
     }
     if (this.membership.isLeader()) this.detector.heard(m.id, this.clock.now());
+    if (m.lb !== undefined) this.loopBlocks.set(m.id, m.lb);
     if (m.id === table.leader?.id) this.leaderHeard();
     const ack: HeartbeatAck = {
       t: 'hbAck',

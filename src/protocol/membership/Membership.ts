@@ -325,9 +325,16 @@ export class Membership {
 
   /** Answers a table request with this place's table. */
   handleTableGet(from: ReplyTo, msg: TableGet): void {
-    if (this.current === null)
+    const current = this.current;
+    if (current === null) {
       this.replyError(from, msg, 'unavailable', 'this place has not joined a cluster yet');
-    else this.out.reply(from, { t: 'table', tv: this.version, id: this.myId, table: this.tableToShare() });
+      return;
+    }
+    const asked = msg.term === undefined ? null : { term: msg.term, version: msg.tv };
+    const share = this.tableToShare();
+    if (asked !== null && share === current.data && !isNewer(current.data, { ...current.data, ...asked }))
+      this.out.reply(from, { t: 'tableSame', tv: this.version });
+    else this.out.reply(from, { t: 'table', tv: this.version, id: this.myId, table: share });
   }
 
   /** True when this place is the leader; otherwise answers with a redirect to the leader (or why not). */

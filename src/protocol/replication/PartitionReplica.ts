@@ -49,6 +49,38 @@ export interface SnapshotPiece {
   rs: (string | number | Outcome)[];
 }
 
+/** Reads a partition's snapshot one piece at a time (see PartitionReplica.snapshot). */
+export class SnapshotCursor {
+  private done = false;
+
+  constructor(
+    private readonly entries: IterableIterator<[string, Stored]>,
+    private readonly results: () => (string | number | Outcome)[],
+  ) {}
+
+  /** True once the last piece was read. */
+  get finished(): boolean {
+    return this.done;
+  }
+
+  /** The next piece: keys and values up to about maxBytes; the last one also carries the outcomes. */
+  next(maxBytes: number): SnapshotPiece & { last: boolean } {
+    const kv: (string | Uint8Array)[] = [];
+    let bytes = 0;
+    while (bytes < maxBytes) {
+      const e = this.entries.next();
+      if (e.done === true) {
+        this.done = true;
+        return { kv, rs: this.results(), last: true };
+      }
+      const [k, v] = e.value;
+      kv.push(k, storedBytes(v));
+      bytes += k.length * 3 + v.length + 16;
+    }
+    return { kv, rs: [], last: false };
+  }
+}
+
 /** What the backup did with a replicated entry. */
 export type BackupVerdict = 'applied' | 'buffered' | 'duplicate' | 'stale-epoch' | 'overflow';
 
@@ -224,6 +256,7 @@ export class PartitionReplica {
     this.seq++;
     this.apply(key, value);
     if (mode === 'alone') {
+      invariant(this.pendingCount === 0, () => `partition ${this.id} written alone with writes pending`);
       this.ackedSeq = this.seq;
       this.remember(client, id, { outcome, pending: null });
       return null;
@@ -355,26 +388,24 @@ export class PartitionReplica {
     this.copying = true;
   }
 
-  /** Primary: the snapshot of a copy, in pieces of at most maxBytes of keys and values each. */
-  snapshotPieces(maxBytes: number): SnapshotPiece[] {
-    const pieces: SnapshotPiece[] = [];
-    let kv: (string | Uint8Array)[] = [];
-    let bytes = 0;
-    for (const [k, v] of this.data) {
-      kv.push(k, storedBytes(v));
-      bytes += k.length * 3 + v.length + 16;
-      if (bytes >= maxBytes) {
-        pieces.push({ kv, rs: [] });
-        kv = [];
-        bytes = 0;
-      }
-    }
+  /**
+   * Primary: a snapshot of this partition, read one piece at a time as the copy goes. It walks the
+   * live data (a Map iterator survives writes: keys added later are visited, deleted ones skipped),
+   * so it is fuzzy: a piece may hold values newer than the sequence number the copy started at. The
+   * target applies every write after that number once the snapshot is whole, in order, each a whole
+   * value or a deletion, so it ends up with exactly the primary's data however fuzzy the pieces were.
+   */
+  snapshot(): SnapshotCursor {
+    return new SnapshotCursor(this.data.entries(), () => this.rememberedResults());
+  }
+
+  /** Every remembered outcome, flattened as in a snapshot's last piece: client, request id, outcome. */
+  private rememberedResults(): (string | number | Outcome)[] {
     const rs: (string | number | Outcome)[] = [];
     for (const [client, session] of this.sessions) {
       for (const [id, r] of session.results) rs.push(client, id, r.outcome);
     }
-    pieces.push({ kv, rs });
-    return pieces;
+    return rs;
   }
 
   /** Target of a copy: applies one snapshot chunk. */

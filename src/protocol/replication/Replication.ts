@@ -18,6 +18,9 @@ import { entryAt, entryCount, pushEntry } from '../wire/replicationBatch.js';
 import { answer } from './answer.js';
 import { PartitionReplica, type Waiter } from './PartitionReplica.js';
 
+/** Bytes of keys and values per replication frame, about. */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
 /**
  * Replication of every partition this place holds: the primary's write path (numbered entries,
  * batched per backup per turn, answered once the backup acknowledges), resends after a broken
@@ -28,8 +31,10 @@ export class Replication {
   private readonly replicas: PartitionReplica[] = [];
   /** Waiters whose writes completed (or failed) during this step, answered together. */
   private readonly done: Waiter[] = [];
-  /** Replication entries of this turn, per backup address, flattened (see ReplicateBatch). */
-  private readonly entriesOut = new Map<string, unknown[]>();
+  /** Client requests parked here, unanswered until a write is replicated (admission control counts them). */
+  private parkedCount = 0;
+  /** Replication entries of this turn, per backup address, flattened (see ReplicateBatch), in batches of at most MAX_BATCH_BYTES. */
+  private readonly entriesOut = new Map<string, { batches: unknown[][]; bytes: number }>();
   private readonly ackDirty = new Set<number>();
   private readonly ackTo: ReplyTo[] = [];
   /** When entries were last sent again to an address whose connection broke. */
@@ -69,6 +74,7 @@ export class Replication {
       );
     }
     for (const [p, a] of partitions.entries()) this.applyRole(this.replicas[p]!, a, me);
+    this.copies.startQueued();
     this.answerDone();
   }
 
@@ -91,8 +97,9 @@ export class Replication {
         rep.promote(a.epoch);
         this.copies.clear(rep.id);
       } else if (a.epoch > rep.epoch) rep.raiseEpoch(a.epoch);
-      if (a.backup === null && a.target === null) rep.completePending(this.done);
       this.copies.follow(rep, a);
+      // No other copy to wait for (none, or a copy not started yet): what waited is as durable as it gets.
+      if (this.copies.partnerMode(rep, a) === 'none') rep.completePending(this.done);
       return;
     }
     if (rep.role === 'primary') {
@@ -131,14 +138,10 @@ export class Replication {
     const table = this.membership.table!;
     const a = table.data.partitions[rep.id]!;
     // The backup, else the target of the copy that will become the backup (synchronous once it caught up).
-    const to = table.member(a.backup ?? a.target)?.address ?? null;
+    const partner = this.copies.partnerMode(rep, a);
+    const to = partner === 'none' ? null : (table.member(a.backup ?? a.target)?.address ?? null);
     // The defect: every write is answered at once, as if there were no backup, and never replicated.
-    const mode =
-      to === null || this.ackBeforeReplication
-        ? 'alone'
-        : this.copies.waitsForPartner(rep, a)
-          ? 'sync'
-          : 'async';
+    const mode = to === null || partner === 'none' || this.ackBeforeReplication ? 'alone' : partner;
     const waiter: Waiter = { to: from, id: m.id, outcome };
     const entry = rep.primaryWrite(
       m.k,
@@ -152,6 +155,7 @@ export class Replication {
       this.membership.version,
     );
     if (mode !== 'sync') answer(this.out, waiter, this.membership.version);
+    else this.parked();
     if (entry !== null && to !== null) this.queueEntry(to, entry);
   }
 
@@ -184,6 +188,7 @@ export class Replication {
       this.resendIfStalled(rep, now);
       this.copies.tick(rep, now);
     }
+    this.copies.startQueued();
   }
 
   private resendUnacknowledged(rep: PartitionReplica, address: string): void {
@@ -192,12 +197,21 @@ export class Replication {
 
   /** Queues a replication entry for address; flush() sends each backup's entries of the turn as one batch. */
   private queueEntry(address: string, e: ReplicateEntry): void {
-    let batch = this.entriesOut.get(address);
-    if (batch === undefined) {
+    let q = this.entriesOut.get(address);
+    if (q === undefined) {
+      q = { batches: [[]], bytes: 0 };
+      this.entriesOut.set(address, q);
+    }
+    const bytes = e.k.length * 3 + (e.v?.length ?? 0) + 32;
+    let batch = q.batches[q.batches.length - 1]!;
+    if (batch.length > 0 && q.bytes + bytes > MAX_BATCH_BYTES) {
+      // One frame stays small: a resend of thousands of entries goes as several.
       batch = [];
-      this.entriesOut.set(address, batch);
+      q.batches.push(batch);
+      q.bytes = 0;
     }
     pushEntry(batch, e);
+    q.bytes += bytes;
   }
 
   /**
@@ -228,9 +242,11 @@ export class Replication {
    * acknowledgements per primary connection as one message.
    */
   flush(): void {
+    if (this.entriesOut.size === 0 && this.ackDirty.size === 0) return;
     const tv = this.membership.version;
     if (this.entriesOut.size > 0) {
-      for (const [address, es] of this.entriesOut) this.out.send(address, { t: 'replBatch', tv, es });
+      for (const [address, q] of this.entriesOut)
+        for (const es of q.batches) this.out.send(address, { t: 'replBatch', tv, es });
       this.entriesOut.clear();
     }
     if (this.ackDirty.size === 0) return;
@@ -330,7 +346,7 @@ export class Replication {
     if (m.i === 0) rep.beginCopy();
     if (!rep.receivingSnapshot) return;
     rep.applySnapshotChunk(m.kv, m.rs);
-    if (m.i === m.n - 1) {
+    if (m.last) {
       rep.finishSnapshot(m.s, m.e);
       this.scheduleAck(m.p, from);
     } else {
@@ -345,11 +361,23 @@ export class Replication {
     }
   }
 
+  /** Client requests waiting here for a write to be replicated. */
+  get inFlight(): number {
+    return this.parkedCount;
+  }
+
+  /** A client request was parked (behind a write not yet replicated); it leaves through `done`. */
+  parked(): void {
+    this.parkedCount++;
+  }
+
   /** Answers every waiter whose write completed. */
   answerDone(): void {
     const done = this.done;
+    if (done.length === 0) return;
     const tv = this.membership.version;
     for (const w of done) answer(this.out, w, tv);
+    this.released(done.length);
     done.length = 0;
   }
 
@@ -357,7 +385,13 @@ export class Replication {
   private failDone(code: ErrorCode, why: string): void {
     const tv = this.membership.version;
     for (const w of this.done) this.out.reply(w.to, { t: 'err', id: w.id, tv, code, msg: why });
+    this.released(this.done.length);
     this.done.length = 0;
+  }
+
+  private released(n: number): void {
+    this.parkedCount -= n;
+    invariant(this.parkedCount >= 0, () => `${-this.parkedCount} more requests answered than parked`);
   }
 
   private rejectReplication(to: ReplyTo, p: number, epoch: number, why: string): void {

@@ -86,9 +86,17 @@ export class Requests {
       this.replyError(from, m, 'unavailable', `partition ${p} is moving to place ${copy.to}; retry`);
       return;
     }
+    const inFlight = this.replication.inFlight;
+    if (inFlight >= this.config.maxRequestsInFlight) {
+      // Admission control: past the bound, new work is refused at once rather than queued without end.
+      const me = this.membership.id;
+      this.replyError(from, m, 'busy', `place ${me} is busy: ${inFlight} requests in flight; retry`);
+      return;
+    }
     if (m.o === 'get') {
       const waiter: Waiter = { to: from, id: m.id, outcome: null, value: rep.data.get(m.k) ?? null };
       if (rep.readNowOrPark(m.k, waiter)) answer(this.out, waiter, this.membership.version);
+      else this.replication.parked();
       return;
     }
     rep.forgetBelow(m.c, m.lo);
@@ -105,8 +113,10 @@ export class Requests {
     }
     if (seen !== undefined) {
       const waiter: Waiter = { to: from, id: m.id, outcome: seen.outcome };
-      if (seen.pending !== null && rep.isUnreplicated(seen)) rep.parkRetry(seen.pending, waiter);
-      else answer(this.out, waiter, this.membership.version);
+      if (seen.pending !== null && rep.isUnreplicated(seen)) {
+        rep.parkRetry(seen.pending, waiter);
+        this.replication.parked();
+      } else answer(this.out, waiter, this.membership.version);
       return;
     }
     switch (m.o) {
@@ -175,6 +185,7 @@ export class Requests {
     const waiter: Waiter = { to: from, id: m.id, outcome };
     if (rep.decideWithoutWrite(m.k, m.c, m.id, outcome, waiter))
       answer(this.out, waiter, this.membership.version);
+    else this.replication.parked();
   }
 
   private replyError(to: ReplyTo, m: OpRequest, code: ErrorCode, text: string): void {

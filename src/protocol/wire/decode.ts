@@ -119,6 +119,7 @@ const ERROR_CODES: ReadonlySet<unknown> = new Set<ErrorCode>([
   'bad_frame',
   'frame_too_large',
   'bad_message',
+  'busy',
 ]);
 
 type Schema = readonly (readonly [field: string, check: Check, what: string])[];
@@ -149,7 +150,7 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
     ['s', nat, 'a sequence number'],
     ['from', nat, 'a place id'],
     ['i', nat, 'a piece number'],
-    ['n', nat, 'a piece count'],
+    ['last', (v) => typeof v === 'boolean', 'a boolean'],
     ['kv', keyValues, 'keys and values'],
     ['rs', results, 'remembered results'],
   ],
@@ -162,7 +163,13 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
   ],
   copied: [TV, ['p', nat, 'a partition number'], ['to', nat, 'a place id'], ['e', nat, 'an epoch']],
   handedOver: [TV, ['p', nat, 'a partition number'], ['from', nat, 'a place id'], ['e', nat, 'an epoch']],
-  hb: [TV, ['term', nat, 'a term'], ['id', nat, 'a place id'], ['ts', num, 'a time']],
+  hb: [
+    TV,
+    ['term', nat, 'a term'],
+    ['id', nat, 'a place id'],
+    ['ts', num, 'a time'],
+    ['lb', optional(num), 'a duration'],
+  ],
   hbAck: [TV, ['term', nat, 'a term'], ['id', nat, 'a place id'], ['ts', num, 'a time']],
   join: [
     TV,
@@ -175,7 +182,7 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
   tablePush: [TV, ['table', table, 'a partition table']],
   tableAck: [TV, ['term', optional(nat), 'a term']],
   tableUpdate: [TV, ['table', table, 'a partition table']],
-  tableGet: [TV],
+  tableGet: [TV, ['term', optional(nat), 'a term']],
   table: [TV, ['id', nullable(nat), 'a place id or null'], ['table', table, 'a partition table']],
   invalid: [TV, ['term', nat, 'a term'], ['reason', str, 'a string']],
   status: [TV, ['id', optional(int), 'a request id']],

@@ -65,7 +65,8 @@ export type ErrorCode =
   | 'processor_failed'
   | 'bad_frame'
   | 'frame_too_large'
-  | 'bad_message';
+  | 'bad_message'
+  | 'busy';
 
 /** Error reply; `table` is attached to redirects when the place knows a newer table than the sender. */
 export interface ErrorReply {
@@ -170,9 +171,20 @@ export interface TableUpdate {
   table: TableData;
 }
 
-/** Asks for the receiver's table (answered with TableReply). */
+/**
+ * Asks for the receiver's table (answered with TableReply). A client gives the term of the table it
+ * has: when the receiver's is no newer, the answer is a short TableSame instead of the whole table
+ * (thousands of clients refreshing at once must not cost thousands of tables).
+ */
 export interface TableGet {
   t: 'tableGet';
+  tv: number;
+  term?: number;
+}
+
+/** The asker's table is as new as the receiver's. */
+export interface TableSame {
+  t: 'tableSame';
   tv: number;
 }
 
@@ -193,6 +205,8 @@ export interface Heartbeat {
   id: number;
   /** Sender's clock when sent; echoed back, it dates the lease the answer grants. */
   ts: number;
+  /** The sender's longest event-loop block lately, in ms (for status). */
+  lb?: number;
 }
 
 /** Answer to a heartbeat: renews the sender's lease from `ts`, if it comes from the right place and term. */
@@ -214,9 +228,9 @@ export interface SnapshotChunk {
   s: number;
   /** The sending primary's id. */
   from: number;
-  /** Chunk index and count. */
+  /** Piece number, from 0; the last piece completes the snapshot. */
   i: number;
-  n: number;
+  last: boolean;
   /** Keys and values, flattened: [key, value, key, value, ...]. */
   kv: (string | Uint8Array)[];
   /** Remembered results, flattened: [client, request id, outcome, ...]. */
@@ -299,7 +313,32 @@ export type PlaceMessage =
   | ErrorReply;
 
 /** Every message a place sends. */
-export type PlaceOutMessage = PlaceMessage | OpResult | StatusReply;
+export type PlaceOutMessage = PlaceMessage | OpResult | StatusReply | TableSame;
+
+/**
+ * Messages that decide who is alive and which table holds. They travel on a connection of their own
+ * (the control lane), so they are never stuck behind client work or bulk copies; everything else
+ * (replication, copies) is data.
+ */
+const CONTROL: ReadonlySet<string> = new Set<PlaceOutMessage['t']>([
+  'hb',
+  'hbAck',
+  'tablePush',
+  'tableAck',
+  'tableUpdate',
+  'tableGet',
+  'table',
+  'invalid',
+  'join',
+  'joined',
+  'copied',
+  'handedOver',
+]);
+
+/** True when a message of type t is control traffic (see CONTROL). */
+export function isControl(t: string): boolean {
+  return CONTROL.has(t);
+}
 
 /** The cluster as `placestore status --json` prints it (docs/contract.md). */
 export interface ClusterStatus {
@@ -321,6 +360,8 @@ export interface ClusterStatus {
     state: 'active' | 'spare' | 'dead';
     primaries: number;
     backups: number;
+    /** The place's longest event-loop block lately (ms), as its heartbeats report it; null when unknown. */
+    loopBlockMs: number | null;
   }[];
   partitions: {
     id: number;
