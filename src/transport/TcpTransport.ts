@@ -96,6 +96,7 @@ export class TcpLink implements Link {
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private flushScheduled = false;
+  private endingTurn = false;
   private lingerTimer: NodeJS.Timeout | null = null;
   /** @internal Timer of a delayed or in-progress dial. */
   dialTimer: NodeJS.Timeout | null = null;
@@ -319,6 +320,7 @@ export class TcpTransport implements Transport {
   /** Links with frames queued this turn. */
   private readonly dirty = new Set<TcpLink>();
   private flushScheduled = false;
+  private endingTurn = false;
   private readonly socketsClosing = new Set<Promise<void>>();
   private messageHandler: MessageHandler = () => {};
   private batchEndHandler: () => void = () => {};
@@ -522,7 +524,8 @@ export class TcpTransport implements Transport {
 
   private markDirty(link: TcpLink): void {
     this.dirty.add(link);
-    if (this.flushScheduled || this.turnStart !== null) return;
+    // Within a turn (or its end, which flushes last) the turn's end writes it.
+    if (this.flushScheduled || this.turnStart !== null || this.endingTurn) return;
     this.flushScheduled = true;
     setImmediate(() => this.flushDirty());
   }
@@ -550,6 +553,7 @@ export class TcpTransport implements Transport {
   /** After the poll phase: timers have had their chance by the next one; yielded links read again, within a new budget. */
   private endTurn(): void {
     this.turnStart = null;
+    this.endingTurn = true;
     // What the turn's input produced is decided now, and written at once: one write per link.
     this.batchEnd();
     if (this.yielded.size > 0) {
@@ -561,6 +565,7 @@ export class TcpTransport implements Transport {
         if (!link.closed && this.yielded.has(link)) break;
       }
     }
+    this.endingTurn = false;
     this.flushDirty();
   }
 
