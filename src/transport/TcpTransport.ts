@@ -96,7 +96,6 @@ export class TcpLink implements Link {
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private flushScheduled = false;
-  private endingTurn = false;
   private lingerTimer: NodeJS.Timeout | null = null;
   /** @internal Timer of a delayed or in-progress dial. */
   dialTimer: NodeJS.Timeout | null = null;
