@@ -45,7 +45,9 @@ export class Place {
       invalidReason: () => this.leadership.invalid,
       replay: (to, msg) => this.step(to, msg),
     });
-    this.copies = new PartitionCopies(config, this.out, this.membership, (p) => this.replication.replica(p));
+    this.copies = new PartitionCopies(config, clock, this.out, this.membership, (p) =>
+      this.replication.replica(p),
+    );
     this.replication = new Replication(config, clock, this.out, this.membership, this.copies);
     this.leadership = new Leadership(config, clock, this.out, this.membership, this.replication);
     this.requests = new Requests(

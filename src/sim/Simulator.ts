@@ -11,72 +11,11 @@ import { leaderOf, type TableData } from '../protocol/table/PartitionTable.js';
 import { BATCH_ENTRY_FIELDS } from '../protocol/wire/messages.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
 import { MemoryNetwork, type MemoryTransport } from '../transport/MemoryNetwork.js';
-import type { WireMessage } from '../transport/Transport.js';
 import { seededRandom } from '../util/random.js';
 import { describeMessage } from './describeMessage.js';
+import { DEFAULT_SIM, type SimConfig, type SimResult, workUnits } from './simConfig.js';
 
-export { DEFECTS, type Defect };
-
-/** One simulated run. */
-export interface SimConfig {
-  seed: number;
-  /** Active places at the start (a spare more is started too). */
-  places: number;
-  clients: number;
-  keys: number;
-  /** Simulated seconds of workload. */
-  seconds: number;
-  /** Upper bound on simulation steps (message deliveries and timer firings). */
-  maxSteps: number;
-  /** normal: one failure at a time, the next after repair. catastrophe: failures may overlap. */
-  mode: 'normal' | 'catastrophe';
-  /** Operations per simulated second, across all clients. */
-  rate: number;
-  /** How messages travel: encoded as on the wire, or shared (faster). */
-  copy: 'wire' | 'shared';
-  /** Keys written before the workload, so copies of partitions take several pieces. */
-  prefillKeys: number;
-  /** Bytes per snapshot piece (small, so that copies overlap with writes). */
-  snapshotPieceBytes: number;
-  /** Connections may stall (off: the fault mix of earlier versions, for replaying their seeds). */
-  stalls: boolean;
-  /**
-   * Simulated processing time, ms per unit of work: every message a place handles or sends is one
-   * unit, plus one per key it copies or entry it replicates. Its process does nothing else meanwhile.
-   */
-  workMsPerUnit: number;
-  defect?: Defect;
-  /** Receives every trace line (deliveries, faults, operations), in order. */
-  trace?: (line: string) => void;
-}
-
-/** What one seed did. */
-export interface SimResult {
-  seed: number;
-  ok: boolean;
-  /** The first breach: an invariant, a non-linearizable history, a lost write. */
-  failure: string | null;
-  faults: number;
-  ops: number;
-  simulatedMs: number;
-  steps: number;
-  invalid: boolean;
-}
-
-export const DEFAULT_SIM: Omit<SimConfig, 'seed'> = {
-  places: 5,
-  clients: 4,
-  keys: 4,
-  seconds: 30,
-  maxSteps: 2_000_000,
-  mode: 'normal',
-  rate: 100,
-  copy: 'shared',
-  prefillKeys: 1000,
-  snapshotPieceBytes: 128,
-  stalls: true,
-  workMsPerUnit: 0.01,
-};
+export { DEFAULT_SIM, DEFECTS, type Defect, type SimConfig, type SimResult };
 
 const TIMEOUT_MS = DEFAULT_TUNING.failureTimeoutMs;
 
@@ -400,7 +339,8 @@ export class Simulator {
     } else if (r < 0.85 || !this.config.stalls) {
       const p = this.pickLive();
       if (p === undefined) return;
-      const ms = TIMEOUT_MS * (1.5 + this.random() * 2.5);
+      // Past the failure timeout (the place is replaced), or a short stop that only costs it its lease.
+      const ms = TIMEOUT_MS * (this.random() < 0.25 ? 0.5 + this.random() * 0.45 : 1.5 + this.random() * 2.5);
       this.net.pause(p.address);
       this.faultAt.set(p.address, this.net.now);
       this.faults++;
@@ -642,11 +582,4 @@ export async function simulateSeed(
   opts: Partial<typeof DEFAULT_SIM> & { defect?: Defect; trace?: (line: string) => void },
 ): Promise<SimResult> {
   return await new Simulator({ ...DEFAULT_SIM, ...opts, seed }).run();
-}
-
-/** Units of work in a message (see SimConfig.workMsPerUnit): one, plus its keys or entries. */
-function workUnits(msg: WireMessage): number {
-  if (msg.t === 'snap' && Array.isArray(msg.kv)) return 1 + msg.kv.length / 2;
-  if (msg.t === 'replBatch' && Array.isArray(msg.es)) return 1 + msg.es.length / BATCH_ENTRY_FIELDS;
-  return 1;
 }

@@ -164,12 +164,12 @@ export class MemoryNetwork {
   workMs: ((endpoint: string, msg: WireMessage) => number) | null = null;
   private readonly busyUntil = new Map<string, number>();
 
-  private firstInLineSeq = Number.MIN_SAFE_INTEGER;
-
-  /** A sequence number ahead of every message already waiting, in the order these are taken. */
-  private firstInLine(): number {
-    return this.firstInLineSeq++;
-  }
+  /**
+   * Sequence numbers ahead of everything that waits for a busy process, in the order taken: its
+   * timers first (Node runs timers before it polls), then its control connections' messages.
+   */
+  private timerFirstSeq = Number.MIN_SAFE_INTEGER;
+  private controlFirstSeq = Number.MIN_SAFE_INTEGER / 2;
 
   /** Makes the process behind endpoint busy for ms more, from now or from when it is free. */
   occupy(endpoint: string, ms: number): void {
@@ -333,20 +333,22 @@ export class MemoryNetwork {
       if (useMessage) {
         this.messages.pop();
         const msg = m!;
-        if (this.paused.has(msg.to.name)) {
-          const list = this.held.get(msg.to.name) ?? [];
-          list.push(msg);
-          this.held.set(msg.to.name, list);
-          continue;
-        }
         const free = this.busyUntil.get(msg.to.name);
         if (free !== undefined && free > this.time) {
           // Its process is busy: the message waits in the socket until it is free again. Data keeps its
           // sequence number, so what waits from one link comes out in the order it was sent; control
           // (its own connection) is read first once the process is free, as Node reads every ready socket.
           msg.at = free;
-          if (msg.via.lane === 'control') msg.seq = this.firstInLine();
+          if (msg.via.lane === 'control') msg.seq = this.controlFirstSeq++;
           this.messages.push(msg);
+          continue;
+        }
+        // Checked after busy: a message that waited for a busy process keeps its place ahead of later
+        // ones when the process is then stopped (held messages go back in the order they are held).
+        if (this.paused.has(msg.to.name)) {
+          const list = this.held.get(msg.to.name) ?? [];
+          list.push(msg);
+          this.held.set(msg.to.name, list);
           continue;
         }
         this.delivered++;
@@ -369,7 +371,7 @@ export class MemoryNetwork {
       if (free !== undefined && free > this.time) {
         // A busy process's timers fire late, but first once it is free (Node runs timers before I/O).
         timer.at = free;
-        timer.seq = this.firstInLine();
+        timer.seq = this.timerFirstSeq++;
         this.timers.push(timer);
         continue;
       }

@@ -378,3 +378,73 @@ describe('input is handled in slices', () => {
     expect(ticks()).toBeLessThanOrEqual(3);
   });
 });
+
+describe('a link that yielded a turn', () => {
+  it('reads again once the backpressure that held it ends (found in review: it stayed paused)', async () => {
+    // C accepts and does not read: what B writes to it backs up.
+    let cSocket: net.Socket | null = null;
+    const c = net.createServer((s) => {
+      cSocket = s;
+      s.pause();
+    });
+    cleanups.push(() => new Promise<void>((r) => c.close(() => r())));
+    cleanups.push(() => cSocket?.destroy());
+    await new Promise<void>((r) => c.listen(0, '127.0.0.1', () => r()));
+    const cAddress = `127.0.0.1:${(c.address() as net.AddressInfo).port}`;
+    const { address: aAddress } = await echoServer();
+    const b = transport({ turnBudgetMs: 1, highWaterBytes: 64 * 1024 });
+    let got = 0;
+    b.onMessage(() => {
+      got++;
+      const until = performance.now() + 3;
+      while (performance.now() < until) {
+        // each answer takes B a while: its reads run past the budget and yield
+      }
+    });
+    const toC = b.linkTo(cAddress);
+    const toA = b.linkTo(aAddress);
+    await vi.waitFor(() => expect((toC as TcpLink).connected && (toA as TcpLink).connected).toBe(true));
+    for (let i = 0; i < 40; i++) toC.send({ t: 'blob', s: 'x'.repeat(1024 * 1024) });
+    await vi.waitFor(() => expect(b.pausedForBackpressure).toBe(true));
+    for (let id = 0; id < 50; id++) toA.send({ t: 'req', id });
+    await vi.waitFor(() => expect(got).toBeGreaterThan(0));
+    // Let B's turns run out while the backpressure holds (the window the bug needed), then end it:
+    // every echo from A must come through.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.pausedForBackpressure).toBe(true);
+    cSocket!.on('data', () => {});
+    cSocket!.resume();
+    await vi.waitFor(() => expect(got).toBe(50), { timeout: 5000, interval: 20 });
+  });
+});
+
+describe('a control connection', () => {
+  it('is read under backpressure even when it said hello only after the backpressure began (found in review)', async () => {
+    let cSocket: net.Socket | null = null;
+    const c = net.createServer((s) => {
+      cSocket = s;
+      s.pause();
+    });
+    cleanups.push(() => new Promise<void>((r) => c.close(() => r())));
+    cleanups.push(() => cSocket?.destroy());
+    await new Promise<void>((r) => c.listen(0, '127.0.0.1', () => r()));
+    const b = transport({ highWaterBytes: 64 * 1024 });
+    const got: string[] = [];
+    b.onMessage((_l, m) => got.push(String(m.t)));
+    await b.listen('127.0.0.1:0');
+    const [host, port] = b.listenAddress!.split(':');
+    // A peer connects but has said nothing yet.
+    const peer = net.connect({ host, port: Number(port) });
+    cleanups.push(() => peer.destroy());
+    await new Promise<void>((r) => peer.once('connect', () => r()));
+    // Then B's writes to C back up: B stops reading its data connections.
+    const toC = b.linkTo(`127.0.0.1:${(c.address() as net.AddressInfo).port}`);
+    await vi.waitFor(() => expect((toC as TcpLink).connected).toBe(true));
+    for (let i = 0; i < 40; i++) toC.send({ t: 'blob', s: 'x'.repeat(1024 * 1024) });
+    await vi.waitFor(() => expect(b.pausedForBackpressure).toBe(true));
+    // The peer says it is a control connection, and sends a heartbeat: B reads it all the same.
+    peer.write(Buffer.concat([encodeFrame({ t: 'hello', lane: 'control' }), encodeFrame({ t: 'hb' })]));
+    await vi.waitFor(() => expect(got).toEqual(['hb']), { timeout: 3000 });
+    expect(b.pausedForBackpressure).toBe(true);
+  });
+});

@@ -39,5 +39,9 @@ describe('a place that finds it was paused', () => {
     expect(t.term).toBe(term);
     expect(t.members.every((m) => m.state === 'active')).toBe(true);
     expect(sim.leader()).toBe(leader);
+    // And the store answers again: the leader's re-check ended, and every place holds a lease.
+    expect(sim.places.map((p) => p.node.place.hasLease)).toEqual([true, true, true]);
+    const c = sim.client({ timeoutMs: 2000 });
+    await sim.settle(Promise.all(Array.from({ length: 8 }, (_, i) => c.put(`k${i}`, `v${i}`))));
   });
 });

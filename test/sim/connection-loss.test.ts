@@ -77,3 +77,22 @@ describe('a lost entry with no broken connection to notice', () => {
     expect(Buffer.from(backup.node.place.replica(0)!.data.get('k')!).length).toBeGreaterThan(0);
   });
 });
+
+describe('a copy that hears nothing back', () => {
+  it('starts again after a failure timeout when a piece is lost with no broken connection to tell (found in review)', async () => {
+    const sim = new SimCluster({ partitionCount: 4, minPlaces: 3, tuning: { snapshotPieceBytes: 64 } });
+    await sim.start(3, { spares: 1 });
+    await sim.net.runFor(300);
+    const c = sim.client();
+    await sim.settle(Promise.all(Array.from({ length: 60 }, (_, i) => c.put(`k${i}`, `value-${i}`))));
+    const spare = sim.places[3]!;
+    // The second piece sent to the spare is lost; the connection stays up.
+    let pieces = 0;
+    sim.net.drop = (_from, to, msg) => to === spare.address && msg.t === 'snap' && ++pieces === 2;
+    sim.kill(sim.byId(1));
+    await sim.net.runUntil(() => sim.repaired() && sim.leaderTable()!.members[1]!.state === 'dead', 20_000);
+    expect(pieces).toBeGreaterThan(2);
+    const got = await sim.settle(Promise.all(Array.from({ length: 60 }, (_, i) => c.get(`k${i}`))));
+    expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `value-${i}`));
+  });
+});

@@ -53,38 +53,42 @@ describe('the edge between the wire and the protocol', () => {
 
   it('a broken invariant stops the place: it reports the error and answers nothing more', async () => {
     const net = new MemoryNetwork(1);
-    const config: PlaceConfig = {
-      ...DEFAULT_TUNING,
-      address: 'solo:1',
-      zone: null,
-      spare: false,
-      pid: 1,
-      seeds: [],
-      partitionCount: 4,
-      minPlaces: 1,
-      limits: DEFAULT_LIMITS,
-      processors: processorRegistry(),
-    };
     const fatal: unknown[] = [];
-    const node = new PlaceNode(config, net.transport('solo:1'), net.schedulerFor('solo:1'), {
-      onFatal: (err) => fatal.push(err),
+    const nodes = ['a:1', 'b:1'].map((address, i) => {
+      const config: PlaceConfig = {
+        ...DEFAULT_TUNING,
+        address,
+        zone: null,
+        spare: false,
+        pid: i + 1,
+        seeds: i === 0 ? [] : ['a:1'],
+        partitionCount: 4,
+        minPlaces: 2,
+        limits: DEFAULT_LIMITS,
+        processors: processorRegistry(),
+      };
+      return new PlaceNode(config, net.transport(address), net.schedulerFor(address), {
+        onFatal: (err) => fatal.push(err),
+      });
     });
-    await node.start();
-    const table = node.place.tableData!;
-    const { link, replies } = rawLink(net, 'solo:1');
-    // Well-formed, but impossible in the protocol: a newer term whose version went back. Tables come
-    // only from members; only a bug makes one like it, and a place must not go on from there.
-    link.send({
-      t: 'tableUpdate',
-      tv: 1,
-      table: { ...table, term: table.term + 1, version: table.version - 1 },
-    });
+    for (const n of nodes) await n.start();
+    const b = nodes[1]!;
+    await net.runUntil(() => b.place.tableData?.formed === true && b.place.id === 1);
+    const table = b.place.tableData!;
+    const p = table.partitions.findIndex((a) => a.backup === 1);
+    const epoch = table.partitions[p]!.epoch;
+    // Well-formed, but only a bug could make it: place 1 promoted at an epoch older than its own.
+    const partitions = table.partitions.map((a, i) =>
+      i === p ? { primary: 1, backup: 0, target: null, epoch: epoch - 1, state: 'ok' as const } : a,
+    );
+    const { link, replies } = rawLink(net, 'b:1');
+    link.send({ t: 'tableUpdate', tv: 1, table: { ...table, version: table.version + 1, partitions } });
     await net.runUntil(() => fatal.length > 0);
     expect(fatal[0]).toBeInstanceOf(InvariantError);
-    expect(String(fatal[0])).toMatch(/replaces/);
+    expect(String(fatal[0])).toMatch(/epoch would go back/);
     link.send({ t: 'tableGet', tv: 0 });
     await net.runFor(200);
     expect(replies).toEqual([]);
-    await node.stop();
+    for (const n of nodes) await n.stop();
   });
 });

@@ -1,7 +1,7 @@
 import { invariant } from '../invariant.js';
 import type { Membership } from '../membership/Membership.js';
 import type { Outbox } from '../Outbox.js';
-import type { PlaceConfig } from '../PlaceConfig.js';
+import type { Clock, PlaceConfig } from '../PlaceConfig.js';
 import type { PartitionReplica, SnapshotCursor } from '../replication/PartitionReplica.js';
 import type { PartitionAssignment } from '../table/PartitionTable.js';
 import { completeCopy, completeHandover, handingOver } from '../table/tableChanges.js';
@@ -28,6 +28,8 @@ export type CopyState =
       readonly cursor: SnapshotCursor;
       piecesSent: number;
       syncSeq: number | null;
+      /** When the target last acknowledged something of this copy (or the copy started). */
+      progressAt: number;
     }
   | { readonly kind: 'handover'; readonly to: number };
 
@@ -52,6 +54,7 @@ export class PartitionCopies {
 
   constructor(
     private readonly config: PlaceConfig,
+    private readonly clock: Clock,
     private readonly out: Outbox,
     private readonly membership: Membership,
     private readonly replicaOf: (p: number) => PartitionReplica | undefined,
@@ -113,6 +116,7 @@ export class PartitionCopies {
       cursor: rep.snapshot(),
       piecesSent: 0,
       syncSeq: null,
+      progressAt: this.clock.now(),
     };
     this.reportedAt[rep.id] = Number.NEGATIVE_INFINITY;
     // The defect: the whole snapshot goes out in one turn, without waiting for the target.
@@ -146,7 +150,10 @@ export class PartitionCopies {
   handleSnapshotAck(rep: PartitionReplica | undefined, m: SnapshotAck): void {
     if (rep === undefined || rep.role !== 'primary' || m.e !== rep.epoch) return;
     const s = this.state(rep.id);
-    if (s.kind === 'copy' && s.target === m.id && m.i === s.piecesSent - 1) this.sendNextPiece(rep);
+    if (s.kind === 'copy' && s.target === m.id && m.i === s.piecesSent - 1) {
+      s.progressAt = this.clock.now();
+      this.sendNextPiece(rep);
+    }
   }
 
   /**
@@ -163,6 +170,7 @@ export class PartitionCopies {
   /** Primary: the backup or copy target holds everything up to seq. */
   acknowledged(rep: PartitionReplica, seq: number, now: number): void {
     const s = this.state(rep.id);
+    if (s.kind === 'copy') s.progressAt = now;
     if (s.kind === 'copy' && seq >= s.snapshotSeq) {
       if (s.syncSeq === null) {
         // The target holds the snapshot: from now on writes wait for it too, and a slot is free.
@@ -181,6 +189,12 @@ export class PartitionCopies {
   /** Primary, on every tick: reports again what is complete, until the table shows it. */
   tick(rep: PartitionReplica, now: number): void {
     const s = this.state(rep.id);
+    if (s.kind === 'copy' && s.syncSeq === null && now - s.progressAt > this.config.failureTimeoutMs) {
+      // A piece or its acknowledgement was lost without a broken connection to tell (it waited too
+      // long for a table at the target, say): nothing came back for a failure timeout, start again.
+      this.start(rep, s.target);
+      return;
+    }
     if (s.kind === 'copy' && this.complete(rep, s)) this.reportCopy(rep, s.target, now);
     if (s.kind === 'handover') this.reportHandover(rep, now);
   }

@@ -199,10 +199,15 @@ export class Leadership {
     const before = this.membership.table?.data;
     // A leader's own term has no tables but those it decided: one shown back (its deputy holds the
     // pending one) becomes current only through the commit, which also tells the places it concerns.
-    const mine = this.membership.isLeader() && leaderOf(msg.table)?.id === this.membership.id;
-    if (mine && before !== undefined && msg.table.term === before.term) return;
-    this.membership.adopt(msg.table);
-    if (msg.id === null || before === undefined || isNewer(msg.table, before)) return;
+    // It still shows that the peer is alive and follows this leader.
+    const own =
+      before !== undefined &&
+      this.membership.isLeader() &&
+      leaderOf(msg.table)?.id === this.membership.id &&
+      msg.table.term === before.term;
+    if (!own) this.membership.adopt(msg.table);
+    const reference = own ? this.membership.committer.decided : before;
+    if (msg.id === null || reference === undefined || isNewer(msg.table, reference)) return;
     // An answer is a sign of life too (a member following an older leader heartbeats that one).
     if (this.membership.isLeader()) this.detector.heard(msg.id, this.clock.now());
     this.verifying = false;

@@ -1,4 +1,3 @@
-import { invariant } from '../invariant.js';
 import type { Outbox, ReplyTo } from '../Outbox.js';
 import type { Clock, PlaceConfig } from '../PlaceConfig.js';
 import {
@@ -195,10 +194,7 @@ export class Membership {
   adopt(data: TableData): void {
     const previous = this.current?.data;
     if (previous !== undefined && !isNewer(data, previous)) return;
-    invariant(
-      previous === undefined || data.version > previous.version,
-      () => `table ${data.term}.${data.version} replaces ${previous!.term}.${previous!.version}`,
-    );
+
     const table = new PartitionTable(data);
     this.current = table;
     if (this.myId === null) {

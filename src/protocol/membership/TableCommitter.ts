@@ -1,6 +1,6 @@
 import { type Defects, NO_DEFECTS } from '../defects.js';
 import { invariant } from '../invariant.js';
-import { deputyOf, type Member, type TableData } from '../table/PartitionTable.js';
+import { deputyOf, isNewer, type Member, type TableData } from '../table/PartitionTable.js';
 import type { TablePush } from '../wire/messages.js';
 
 /** What the committer needs from its place. */
@@ -126,8 +126,9 @@ export class TableCommitter {
 
   private commit(t: TableData): void {
     const before = this.host.committed;
+    // Tables only move forward: (term, version) grows with every commit.
     invariant(
-      t.version > before.version,
+      isNewer(t, before),
       () => `committing table ${t.term}.${t.version} after ${before.term}.${before.version}`,
     );
     if (this.draft !== null && this.draft.version <= t.version) this.draft = null;

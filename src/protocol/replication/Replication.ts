@@ -103,8 +103,7 @@ export class Replication {
       return;
     }
     if (rep.role === 'primary') {
-      rep.abandonPending(this.done);
-      this.failDone('redirect', `partition ${rep.id} changed primary`);
+      this.failAbandoned(rep, 'redirect', `partition ${rep.id} changed primary`);
     }
     this.copies.clear(rep.id);
     if (role === 'backup') rep.becomeBackup(a.epoch, a.target === me);
@@ -114,17 +113,17 @@ export class Replication {
   /** This place was declared dead: every replica forgets everything; waiting clients retry elsewhere. */
   dropAll(): void {
     for (const rep of this.replicas) {
-      if (rep.role === 'primary') rep.abandonPending(this.done);
+      if (rep.role === 'primary') this.failAbandoned(rep, 'redirect', 'this place was replaced; retry');
       rep.reset();
       this.copies.clear(rep.id);
     }
-    this.failDone('redirect', 'this place was replaced; retry');
+    this.answerDone();
   }
 
   /** The store is invalid: every write waiting for its backup fails with the reason. */
   failPending(code: ErrorCode, why: string): void {
-    for (const rep of this.replicas) if (rep.role === 'primary') rep.abandonPending(this.done);
-    this.failDone(code, why);
+    for (const rep of this.replicas) if (rep.role === 'primary') this.failAbandoned(rep, code, why);
+    this.answerDone();
   }
 
   /** Primary: applies a write, numbers it, and answers it once it is as durable as the partition allows. */
@@ -327,9 +326,10 @@ export class Replication {
   handleReplicateReject(m: ReplicateReject): void {
     const rep = this.replicas[m.p];
     if (rep === undefined || rep.role !== 'primary' || m.e <= rep.epoch) return;
-    rep.fence(this.done);
+    const abandoned: Waiter[] = [];
+    rep.fence(abandoned);
+    this.fail(abandoned, 'redirect', `partition ${m.p} changed primary`);
     this.copies.clear(rep.id);
-    this.failDone('redirect', `partition ${m.p} changed primary`);
     const leader = this.membership.table?.leader;
     if (leader && leader.id !== this.membership.id) this.membership.fetchTable(leader.address);
   }
@@ -381,12 +381,22 @@ export class Replication {
     done.length = 0;
   }
 
-  /** Answers every waiter in `done` with an error. */
-  private failDone(code: ErrorCode, why: string): void {
+  /**
+   * A replica gives up its writes still waiting for the backup: their clients get an error (they
+   * retry; the outcome, remembered, comes back from whoever holds it). Writes that completed stay in
+   * `done`, to be answered as the successes they are.
+   */
+  private failAbandoned(rep: PartitionReplica, code: ErrorCode, why: string): void {
+    const abandoned: Waiter[] = [];
+    rep.abandonPending(abandoned);
+    this.fail(abandoned, code, why);
+  }
+
+  /** Answers waiters with an error. */
+  private fail(waiters: Waiter[], code: ErrorCode, why: string): void {
     const tv = this.membership.version;
-    for (const w of this.done) this.out.reply(w.to, { t: 'err', id: w.id, tv, code, msg: why });
-    this.released(this.done.length);
-    this.done.length = 0;
+    for (const w of waiters) this.out.reply(w.to, { t: 'err', id: w.id, tv, code, msg: why });
+    this.released(waiters.length);
   }
 
   private released(n: number): void {

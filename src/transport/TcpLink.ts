@@ -1,0 +1,265 @@
+import type net from 'node:net';
+import { EMPTY_CHUNK, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './FrameCodec.js';
+import type { Lane, Link, Tagged, WireMessage } from './Transport.js';
+
+/** Log sink; the transport logs peer misbehaviour and link failures, never message contents. */
+export type TransportLog = (level: 'debug' | 'info' | 'warn', msg: string) => void;
+
+// A closing socket whose peer neither reads nor closes is destroyed after this long.
+const LINGER_MS = 2000;
+
+/** Parses "host:port" (or "[ipv6]:port"); throws on anything else. */
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = match ? Number(match[3]) : Number.NaN;
+  if (!match || port > 65535) {
+    throw new Error(`invalid address "${address}": expected host:port with a port from 0 to 65535`);
+  }
+  return { host: match[1] ?? match[2], port };
+}
+
+/** Type of the transport's own first frame on a control connection (never handed to the receiver). */
+export const HELLO = 'hello';
+
+export function poolKey(address: string, lane: Lane): string {
+  return lane === 'data' ? address : `${lane}|${address}`;
+}
+
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** What a link needs from its transport. */
+export interface LinkHost {
+  readonly maxFrameBytes: number;
+  readonly highWaterBytes: number;
+  log: TransportLog;
+  deliver(link: TcpLink, msg: WireMessage): void;
+  /** The link has frames to write: they go out together at the end of the turn. */
+  markDirty(link: TcpLink): void;
+  /** A read of link begins (opens the turn's budget) and ends (may make it yield). */
+  readStart(): void;
+  readEnd(link: TcpLink): void;
+  /** True when link may not read more this turn (the budget is spent); it is then paused until the next. */
+  yieldIfSpent(link: TcpLink): boolean;
+  readBlocked(link: TcpLink): boolean;
+  greeted(link: TcpLink): void;
+  backedUp(link: TcpLink): void;
+  drained(link: TcpLink): void;
+  scheduleResume(link: TcpLink): void;
+  closed(link: TcpLink, reason: string, failed: boolean): void;
+}
+
+/** One TCP connection carrying frames; created by TcpTransport (incoming) or TcpTransport.linkTo (outgoing). */
+export class TcpLink implements Link {
+  private socket: net.Socket | null = null;
+  private isConnected = false;
+  private isClosed = false;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /** @internal Timer of a delayed or in-progress dial. */
+  dialTimer: NodeJS.Timeout | null = null;
+  /** @internal Reading paused because this link's own writes are backed up (incoming links only). */
+  readPaused = false;
+  /** @internal */
+  readonly decoder: FrameDecoder;
+  /** The lane it carries; an incoming link learns it from the dialer's first frame (see HELLO). */
+  lane: Lane;
+  /** Incoming: the first frame was seen (a lane greeting, or the first message). */
+  private greetedYet: boolean;
+
+  /** @internal */
+  constructor(
+    private readonly host: LinkHost,
+    readonly remote: string,
+    readonly outgoing: boolean,
+    lane: Lane = 'data',
+  ) {
+    this.decoder = new FrameDecoder(host.maxFrameBytes);
+    this.lane = lane;
+    this.greetedYet = outgoing;
+  }
+
+  /** True once the link is closed or failed. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** True once the first frame said which lane this is (always, for links this side dialled). */
+  get greeted(): boolean {
+    return this.greetedYet;
+  }
+
+  /** True while the socket is connected. */
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** Bytes queued for writing: not yet handed to the socket plus the socket's own buffer. */
+  get bufferedBytes(): number {
+    return this.queuedBytes + (this.socket?.writableLength ?? 0);
+  }
+
+  /** Queues msg for the next flush; dropped if the link is closed; throws if it encodes above maxFrameBytes. */
+  send(msg: Tagged): void {
+    if (this.isClosed) {
+      this.host.log('debug', `${this.remote}: dropped '${msg.t}' sent on a closed link`);
+      return;
+    }
+    const frame = encodeFrame(msg);
+    if (frame.length - FRAME_HEADER_BYTES > this.host.maxFrameBytes) {
+      throw new FrameError(
+        'frame_too_large',
+        `message '${msg.t}' encodes to ${frame.length - FRAME_HEADER_BYTES} bytes, more than the limit of ${this.host.maxFrameBytes} bytes`,
+        false,
+      );
+    }
+    this.queue.push(frame);
+    this.queuedBytes += frame.length;
+    if (!this.isConnected) {
+      if (this.queuedBytes > this.host.highWaterBytes) {
+        this.fail(`more than ${this.host.highWaterBytes} bytes queued while connecting to ${this.remote}`);
+      }
+      return;
+    }
+    this.scheduleFlush();
+    if (this.bufferedBytes > this.host.highWaterBytes) this.host.backedUp(this);
+  }
+
+  /** Flushes queued frames, then ends the connection. */
+  close(): void {
+    this.shutdown('closed locally');
+  }
+
+  /** @internal Takes over a connected (incoming) or connecting (outgoing) socket. */
+  attach(socket: net.Socket, connected: boolean): void {
+    this.socket = socket;
+    this.isConnected = connected;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.isClosed) return;
+      this.host.readStart();
+      // Out of the turn's budget: keep the bytes, decode nothing, read again next turn.
+      if (this.host.yieldIfSpent(this)) this.decoder.hold(chunk);
+      else this.decoder.push(chunk, this.onFrame, this.onFrameError);
+    });
+    socket.on('drain', () => this.releaseIfDrained());
+    socket.on('error', (err) => this.fail(err.message));
+    socket.on('close', () => {
+      if (this.lingerTimer) clearTimeout(this.lingerTimer);
+      this.fail('connection closed by peer');
+    });
+    if (!connected) {
+      socket.once('connect', () => {
+        this.isConnected = true;
+        if (this.dialTimer) clearTimeout(this.dialTimer);
+        this.dialTimer = null;
+        if (this.isClosed) {
+          this.endSocket();
+        } else {
+          this.flush();
+        }
+      });
+    }
+  }
+
+  /** @internal Stops reading from the socket; frames already received wait in the decoder. */
+  pauseReading(): void {
+    this.socket?.pause();
+    this.decoder.stop();
+  }
+
+  /** @internal Delivers frames held back by a pause, then reads again unless paused anew. */
+  resumeReading(): void {
+    if (this.isClosed || this.host.readBlocked(this)) return;
+    this.host.readStart();
+    this.decoder.push(EMPTY_CHUNK, this.onFrame, this.onFrameError);
+    if (!this.isClosed && !this.host.readBlocked(this)) this.socket?.resume();
+  }
+
+  /** @internal Closes gracefully: flush, end, report. */
+  shutdown(reason: string): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.decoder.stop();
+    if (this.isConnected) {
+      this.endSocket();
+    } else if (this.queue.length === 0) {
+      // Nothing to flush: abandon the dial. Otherwise the connect handler flushes and ends.
+      if (this.dialTimer) clearTimeout(this.dialTimer);
+      this.socket?.destroy();
+    }
+    this.host.closed(this, reason, false);
+  }
+
+  /** @internal Closes abruptly, dropping queued frames; reports once. */
+  fail(reason: string): void {
+    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.dialTimer = null;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.socket?.destroy();
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.decoder.stop();
+    this.host.closed(this, reason, true);
+  }
+
+  private readonly onFrame = (msg: WireMessage): void => {
+    if (!this.greetedYet) {
+      this.greetedYet = true;
+      if (msg.t === HELLO) {
+        if (msg.lane === 'control') this.lane = 'control';
+        this.host.greeted(this);
+        return;
+      }
+      this.host.greeted(this);
+    }
+    this.host.deliver(this, msg);
+    // Past the turn's budget the rest of what was read waits (in the decoder) for the next turn.
+    this.host.readEnd(this);
+  };
+
+  private readonly onFrameError = (err: FrameError): void => {
+    this.host.log('warn', `${this.remote}: ${err.message}`);
+    this.send({ t: 'err', code: err.code, msg: err.message });
+    if (err.fatal) this.shutdown(err.message);
+  };
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.host.markDirty(this);
+  }
+
+  /** @internal Writes what is queued, in one write. */
+  flush(): void {
+    this.flushScheduled = false;
+    const socket = this.socket;
+    if (!socket || !this.isConnected || socket.destroyed || this.queue.length === 0) return;
+    const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queuedBytes);
+    this.queue = [];
+    this.queuedBytes = 0;
+    socket.write(data);
+    this.releaseIfDrained();
+  }
+
+  private releaseIfDrained(): void {
+    const socket = this.socket;
+    if (!socket || socket.writableNeedDrain || this.queuedBytes > this.host.highWaterBytes) return;
+    this.host.drained(this);
+  }
+
+  private endSocket(): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    this.flush();
+    socket.end();
+    // Keep reading (and discarding) so the peer's FIN is seen; closing with unread input would send RST.
+    socket.resume();
+    this.lingerTimer = setTimeout(() => socket.destroy(), LINGER_MS);
+    this.lingerTimer.unref();
+  }
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryNetwork } from '../../src/transport/MemoryNetwork.js';
+
+describe('the in-memory network', () => {
+  it('keeps the order of a connection when its receiver is busy and then stopped (found in review)', async () => {
+    const net = new MemoryNetwork(1);
+    const a = net.transport('a');
+    const b = net.transport('b');
+    await b.listen('b');
+    const got: number[] = [];
+    b.onMessage((_l, m) => got.push(m.n as number));
+    const link = a.linkTo('b');
+    net.occupy('b', 10); // b is busy until t=10: the first message waits for it
+    link.send({ t: 'x', n: 1 });
+    net.scheduler.after(1, () => net.pause('b'));
+    net.scheduler.after(2, () => link.send({ t: 'x', n: 2 })); // arrives while b is stopped
+    net.scheduler.after(20, () => net.resume('b'));
+    await net.runFor(50);
+    expect(got).toEqual([1, 2]);
+  });
+
+  it('a busy process runs its timers first once free, then what waited, data in the order sent', async () => {
+    const net = new MemoryNetwork(1);
+    const a = net.transport('a');
+    const b = net.transport('b');
+    await b.listen('b');
+    const events: string[] = [];
+    b.onMessage((_l, m) => events.push(`${m.t}${m.n}`));
+    net.schedulerFor('b').after(5, () => events.push('timer'));
+    const data = a.linkTo('b');
+    const control = a.linkTo('b', 'control');
+    net.occupy('b', 10);
+    data.send({ t: 'd', n: 1 });
+    data.send({ t: 'd', n: 2 });
+    control.send({ t: 'c', n: 1 });
+    await net.runFor(50);
+    expect(events).toEqual(['timer', 'c1', 'd1', 'd2']);
+  });
+});
