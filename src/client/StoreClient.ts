@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { storedBytes } from '../protocol/replication/storedValue.js';
-import { PartitionTable, type TableData } from '../protocol/table/PartitionTable.js';
+import { isNewer, PartitionTable, type TableData } from '../protocol/table/PartitionTable.js';
 import { InlineValue } from '../protocol/wire/inlineValue.js';
 import type { ClusterStatus, ErrorReply, OpCode, OpRequest } from '../protocol/wire/messages.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../transport/FrameCodec.js';
@@ -61,6 +61,8 @@ export class StoreClient {
   private waitingForTable: Pending[] = [];
   private tableWaiters: { resolve: () => void; reject: (e: Error) => void; deadline: number }[] = [];
   private tableFetchAt = Number.NEGATIVE_INFINITY;
+  /** The place that last left a request unanswered for a whole attempt (asked for tables last). */
+  private lastSilent: string | null = null;
   private tableFetchIndex = 0;
   private candidateIndex = 0;
   private nextId = 1;
@@ -399,12 +401,21 @@ export class StoreClient {
     // Same version marked invalid: a place learned of a catastrophe its table does not show yet.
     const sameButInvalid =
       current !== undefined && data.version === current.version && !data.valid && current.valid;
-    if (current !== undefined && data.version <= current.version && !sameButInvalid) return false;
-    this.table = new PartitionTable(data);
+    // Tables are ordered as places order them: by term, then version.
+    if (current !== undefined && !isNewer(data, current) && !sameButInvalid) return false;
+    const table = new PartitionTable(data);
+    this.table = table;
     if (!data.valid) {
       const err = new StoreInvalidError(`the store is invalid: ${data.invalidReason}`);
       for (const p of this.pending.values()) if (p.kind === 'op') p.reject(err);
       for (const [id, p] of this.pending) if (p.kind === 'op') this.pending.delete(id);
+    }
+    // Requests waiting on a place that is no longer their key's primary go to the new one now (same
+    // id: a write is still done once), rather than sitting out their wait on a place that may be gone.
+    for (const p of this.pending.values()) {
+      if (p.kind !== 'op' || p.link === null) continue;
+      const primary = table.primaryAddress(table.partitionOf(p.key));
+      if (primary !== null && primary !== p.link.remote) this.dispatch(p);
     }
     const waiting = this.waitingForTable;
     this.waitingForTable = [];
@@ -424,10 +435,13 @@ export class StoreClient {
     for (const m of this.table?.data.members ?? []) {
       if (m.state !== 'dead' && !candidates.includes(m.address)) candidates.push(m.address);
     }
+    // A place that just left a request unanswered is asked last: it may be the one that is gone.
+    const others = candidates.filter((a) => a !== this.lastSilent);
+    const pool = others.length > 0 ? others : candidates;
     // Every other request goes to the leader; the others walk through every candidate in turn.
     const leader = this.table?.leader?.address;
-    const askLeader = leader !== undefined && this.tableFetchIndex++ % 2 === 0;
-    const address = askLeader ? leader : candidates[this.candidateIndex++ % candidates.length];
+    const askLeader = leader !== undefined && leader !== this.lastSilent && this.tableFetchIndex++ % 2 === 0;
+    const address = askLeader ? leader : pool[this.candidateIndex++ % pool.length]!;
     // With the term of the table it has, a place answers "same" rather than the whole table when it is no newer.
     const term = this.table?.data.term;
     this.options.transport
@@ -441,11 +455,14 @@ export class StoreClient {
 
   private sweep(): void {
     const now = this.options.scheduler.now();
+    let unanswered = false;
     for (const p of this.pending.values()) {
       if (p.deadline > now) {
+        if (p.timeouts > 0) unanswered = true;
         if (p.attemptDeadline <= now) {
           // No answer from a place that may be paused or gone: ask again, with a fresh table.
           p.lastProblem = `no answer from ${p.link?.remote ?? 'the place'} within ${this.attemptWaitMs(p)} ms`;
+          this.lastSilent = p.link?.remote ?? this.lastSilent;
           p.timeouts++;
           if (p.kind === 'status' && p.link !== null) p.target = this.memberAfter(p.link.remote);
           this.retryLater(p, true);
@@ -462,6 +479,9 @@ export class StoreClient {
         ),
       );
     }
+    // While a request waits on a place that did not answer, keep asking (cheaply: "newer than mine?")
+    // so that a failover is seen as soon as any place knows of it.
+    if (unanswered) this.fetchTable(false);
     if (this.waitingForTable.length > 0) {
       this.waitingForTable = this.waitingForTable.filter((p) => this.pending.has(p.msg.id));
       if (this.waitingForTable.length > 0) this.fetchTable(false);

@@ -143,6 +143,7 @@ export class PlaceNode {
   }
 
   private fail(err: unknown): void {
+    if (this.failed) return;
     this.failed = true;
     this.stopTicking?.();
     this.log('fatal', `place stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -25,7 +25,7 @@ export function describeMessage(msg: WireMessage): string {
       return `replAck ${parts.join(', ')}`;
     }
     case 'snap':
-      return `snap p${msg.p} e${msg.e} ${msg.i}${msg.last === true ? ' last' : ''}`;
+      return `snap p${msg.p} e${msg.e} g${msg.g} ${msg.i}${msg.last === true ? ' last' : ''}`;
     case 'hb':
     case 'hbAck':
       return `${msg.t} term${msg.term}`;

@@ -192,9 +192,9 @@ export class MemoryNetwork {
     this.paused.delete(name);
     const held = this.held.get(name);
     this.held.delete(name);
+    // Each keeps its sequence number, so nothing sent later on its connection overtakes it.
     for (const m of held ?? []) {
       m.at = this.time;
-      m.seq = this.seq++;
       this.messages.push(m);
     }
     this.releaseTimers();

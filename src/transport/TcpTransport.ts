@@ -295,16 +295,15 @@ export class TcpTransport implements Transport {
     this.endingTurn = true;
     // What the turn's input produced is decided now, and written at once: one write per link.
     this.batchEnd();
-    if (this.yielded.size > 0) {
-      this.readStart();
-      for (const link of [...this.yielded]) {
-        if (performance.now() - (this.turnStart ?? 0) >= this.turnBudgetMs) break;
-        // Held back for another reason (backpressure): it stays here and reads once that ends.
-        if (link.readPaused || (this.backedUpLinks.size > 0 && link.lane !== 'control')) continue;
-        this.yielded.delete(link);
-        link.resumeReading();
-        if (!link.closed && this.yielded.has(link)) break;
-      }
+    // Links that yielded read again, within a new budget that the first of them opens. One still held
+    // back by backpressure stays here: the end of the backpressure starts a turn for it (onDrained,
+    // resumeAllIncoming). With none able to read, no turn is opened, so nothing spins.
+    for (const link of [...this.yielded]) {
+      if (this.turnStart !== null && performance.now() - this.turnStart >= this.turnBudgetMs) break;
+      if (link.readPaused || (this.backedUpLinks.size > 0 && link.lane !== 'control')) continue;
+      this.yielded.delete(link);
+      link.resumeReading();
+      if (!link.closed && this.yielded.has(link)) break;
     }
     this.endingTurn = false;
     this.flushDirty();

@@ -380,7 +380,7 @@ describe('input is handled in slices', () => {
 });
 
 describe('a link that yielded a turn', () => {
-  it('reads again once the backpressure that held it ends (found in review: it stayed paused)', async () => {
+  it('reads again once the backpressure that held it ends, and does not spin meanwhile (found in review)', async () => {
     // C accepts and does not read: what B writes to it backs up.
     let cSocket: net.Socket | null = null;
     const c = net.createServer((s) => {
@@ -409,9 +409,12 @@ describe('a link that yielded a turn', () => {
     for (let id = 0; id < 50; id++) toA.send({ t: 'req', id });
     await vi.waitFor(() => expect(got).toBeGreaterThan(0));
     // Let B's turns run out while the backpressure holds (the window the bug needed), then end it:
-    // every echo from A must come through.
+    // every echo from A must come through. Meanwhile B waits: it does not spin turn after turn.
+    let turns = 0;
+    b.onBatchEnd(() => turns++);
     await new Promise((r) => setTimeout(r, 300));
     expect(b.pausedForBackpressure).toBe(true);
+    expect(turns).toBeLessThan(20);
     cSocket!.on('data', () => {});
     cSocket!.resume();
     await vi.waitFor(() => expect(got).toBe(50), { timeout: 5000, interval: 20 });

@@ -96,3 +96,47 @@ describe('a copy that hears nothing back', () => {
     expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `value-${i}`));
   });
 });
+
+describe('a copy started again while its first attempt is still on its way', () => {
+  it('never takes the old attempt for the new one: the backup it makes holds everything (found in review)', async () => {
+    const sim = new SimCluster({
+      partitionCount: 4,
+      minPlaces: 3,
+      tuning: { snapshotPieceBytes: 64, maxCopiesInFlight: 1 },
+    });
+    await sim.start(3, { spares: 1 });
+    await sim.net.runFor(500);
+    const c = sim.client({ seeds: [sim.places[0]!.address] });
+    await sim.settle(Promise.all(Array.from({ length: 200 }, (_, i) => c.put(`k${i}`, `v${i}`))));
+    await sim.net.runUntil(() => sim.repaired(), 30_000);
+    const spare = sim.places[3]!;
+    // The last piece of the first copy to the spare is held up for 1.5 s: the copy hears nothing back
+    // for a failure timeout and starts again, and then the late piece arrives after all.
+    let stalled = false;
+    sim.net.drop = (from, to, msg) => {
+      if (!stalled && msg.t === 'snap' && msg.last === true && to === spare.address) {
+        stalled = true;
+        sim.net.stall(from, to, sim.net.now + 1500);
+      }
+      return false;
+    };
+    sim.kill(sim.places[2]!);
+    await sim.net.runUntil(() => stalled && sim.repaired(), 30_000);
+    await sim.settle(Promise.all(Array.from({ length: 200 }, (_, i) => c.put(`k${i}`, `w${i}`))));
+    // Every partition the spare now backs holds its primary's data.
+    const t = sim.leaderTable()!;
+    for (const [p, a] of t.partitions.entries()) {
+      if (a.backup !== spare.node.place.id) continue;
+      const primary = sim.byId(a.primary!).node.place.replica(p)!;
+      expect([...spare.node.place.replica(p)!.data].sort()).toEqual([...primary.data].sort());
+    }
+    // And with the spare's partners gone, nothing acknowledged is lost.
+    for (const id of new Set(
+      t.partitions.filter((a) => a.backup === spare.node.place.id).map((a) => a.primary!),
+    ))
+      if (id !== 0) sim.kill(sim.byId(id));
+    await sim.net.runFor(5000);
+    const got = await sim.settle(Promise.all(Array.from({ length: 200 }, (_, i) => c.get(`k${i}`))), 30_000);
+    expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `w${i}`));
+  });
+});

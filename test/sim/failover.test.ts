@@ -275,3 +275,26 @@ describe('failover over the in-memory network', () => {
     expect(err).toBeInstanceOf(StoreInvalidError);
   });
 });
+
+describe('a client whose only seed is the primary that stops', () => {
+  it('sees the failover within moments, whatever state its table refreshing is in (found in review)', async () => {
+    for (let shift = 0; shift < 6; shift++) {
+      const sim = new SimCluster({ partitionCount: 16, minPlaces: 3 });
+      await sim.start(3);
+      await sim.net.runFor(500);
+      const c = sim.client({ seeds: [sim.places[0]!.address], timeoutMs: 5000 });
+      const key = sim.keyWithPrimary(0);
+      await sim.settle(c.put(key, 'a'));
+      // Each shift leaves the client's round of places to ask for tables at another point.
+      const refresh = c as unknown as { fetchTable(force: boolean): void };
+      for (let i = 0; i < shift; i++) {
+        refresh.fetchTable(true);
+        await sim.net.runFor(60);
+      }
+      const pausedAt = sim.net.now;
+      sim.pause(sim.places[0]!);
+      await sim.settle(c.put(key, 'b'), 10_000);
+      expect(sim.net.now - pausedAt, `shift ${shift}`).toBeLessThan(2500);
+    }
+  });
+});

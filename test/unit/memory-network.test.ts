@@ -37,3 +37,22 @@ describe('the in-memory network', () => {
     expect(events).toEqual(['timer', 'c1', 'd1', 'd2']);
   });
 });
+
+describe('a stopped process that resumes', () => {
+  it('gets what was held before what arrives at the very moment it resumes (found in review)', async () => {
+    const net = new MemoryNetwork(1);
+    net.latency = { minMs: 1, maxMs: 1 };
+    const a = net.transport('a');
+    const b = net.transport('b');
+    await b.listen('b');
+    const got: number[] = [];
+    b.onMessage((_l, m) => got.push(m.n as number));
+    const link = a.linkTo('b');
+    net.pause('b');
+    net.scheduler.after(10, () => net.resume('b'));
+    net.scheduler.after(5, () => link.send({ t: 'x', n: 1 })); // arrives at 6: held
+    net.scheduler.after(9, () => link.send({ t: 'x', n: 2 })); // arrives at 10, as b resumes
+    await net.runFor(50);
+    expect(got).toEqual([1, 2]);
+  });
+});

@@ -26,6 +26,8 @@ export type CopyState =
       readonly target: number;
       readonly snapshotSeq: number;
       readonly cursor: SnapshotCursor;
+      /** Which attempt: a copy started again is a new one, and the target ignores the old one's pieces. */
+      readonly g: number;
       piecesSent: number;
       syncSeq: number | null;
       /** When the target last acknowledged something of this copy (or the copy started). */
@@ -49,6 +51,8 @@ export class PartitionCopies {
   private readonly states: CopyState[] = [];
   /** When completion was last reported per partition (reports repeat until the table shows them). */
   private readonly reportedAt: number[] = [];
+  /** Attempts started by this place (numbers them). */
+  private attempts = 0;
   /** The defect switch of this site (defects.ts), read once: every copy at once, every piece at once. */
   private readonly burst: boolean;
 
@@ -114,6 +118,7 @@ export class PartitionCopies {
       target,
       snapshotSeq: rep.seq,
       cursor: rep.snapshot(),
+      g: ++this.attempts,
       piecesSent: 0,
       syncSeq: null,
       progressAt: this.clock.now(),
@@ -139,6 +144,7 @@ export class PartitionCopies {
       from: this.membership.id!,
       i: s.piecesSent++,
       last: piece.last,
+      g: s.g,
       kv: piece.kv,
       rs: piece.rs,
     };
@@ -150,10 +156,21 @@ export class PartitionCopies {
   handleSnapshotAck(rep: PartitionReplica | undefined, m: SnapshotAck): void {
     if (rep === undefined || rep.role !== 'primary' || m.e !== rep.epoch) return;
     const s = this.state(rep.id);
-    if (s.kind === 'copy' && s.target === m.id && m.i === s.piecesSent - 1) {
-      s.progressAt = this.clock.now();
+    if (s.kind !== 'copy' || s.target !== m.id || m.g !== s.g || m.i !== s.piecesSent - 1) return;
+    s.progressAt = this.clock.now();
+    if (!s.cursor.finished) {
       this.sendNextPiece(rep);
+      return;
     }
+    if (s.syncSeq !== null) return;
+    // The target holds the whole snapshot: from now on writes wait for it too, and a slot is free.
+    s.syncSeq = rep.seq;
+    invariant(
+      s.syncSeq >= s.snapshotSeq,
+      () => `partition ${rep.id} copy in sync at ${s.syncSeq} before its snapshot at ${s.snapshotSeq}`,
+    );
+    this.startQueued();
+    if (rep.ackedSeq >= s.syncSeq) this.reportCopy(rep, s.target, this.clock.now());
   }
 
   /**
@@ -171,18 +188,9 @@ export class PartitionCopies {
   acknowledged(rep: PartitionReplica, seq: number, now: number): void {
     const s = this.state(rep.id);
     if (s.kind === 'copy') s.progressAt = now;
-    if (s.kind === 'copy' && seq >= s.snapshotSeq) {
-      if (s.syncSeq === null) {
-        // The target holds the snapshot: from now on writes wait for it too, and a slot is free.
-        s.syncSeq = rep.seq;
-        this.startQueued();
-      }
-      invariant(
-        s.syncSeq >= s.snapshotSeq,
-        () => `partition ${rep.id} copy in sync at ${s.syncSeq} before its snapshot at ${s.snapshotSeq}`,
-      );
-      if (seq >= s.syncSeq) this.reportCopy(rep, s.target, now);
-    }
+    // Only the current attempt's last piece puts a copy in sync (handleSnapshotAck): an ack that
+    // comes from an attempt given up, however high, says nothing about the one under way.
+    if (s.kind === 'copy' && s.syncSeq !== null && seq >= s.syncSeq) this.reportCopy(rep, s.target, now);
     if (s.kind === 'handover') this.reportHandover(rep, now);
   }
 

@@ -81,6 +81,13 @@ export class SnapshotCursor {
   }
 }
 
+/** One attempt of a whole-partition copy, as its target knows it: the primary, its epoch, the attempt. */
+export interface CopyAttempt {
+  from: number;
+  epoch: number;
+  g: number;
+}
+
 /** What the backup did with a replicated entry. */
 export type BackupVerdict = 'applied' | 'buffered' | 'duplicate' | 'stale-epoch' | 'overflow';
 
@@ -94,6 +101,8 @@ export class PartitionReplica {
   private currentEpoch = 0;
   /** Target of a copy: true until the whole snapshot has arrived; replication is buffered meanwhile. */
   private copying = false;
+  /** Target of a copy: the attempt whose pieces it takes (null until the first piece). */
+  private attempt: CopyAttempt | null = null;
   /** Key -> the value's MessagePack bytes, stored (see storedValue.ts). */
   readonly data = new Map<string, Stored>();
   /** Primary: last sequence number assigned. Backup: last sequence number applied in order. */
@@ -380,8 +389,22 @@ export class PartitionReplica {
     this.acknowledge(this.seq, done);
   }
 
+  /** Target of a copy: true when a first piece of this attempt may start the copy (again). */
+  acceptsFirstPiece(a: CopyAttempt): boolean {
+    const cur = this.attempt;
+    // An older attempt of the same primary and epoch is over: its pieces come late.
+    return cur === null || cur.from !== a.from || cur.epoch !== a.epoch || a.g >= cur.g;
+  }
+
+  /** Target of a copy: true when a later piece belongs to the attempt being received. */
+  receivesPieceOf(a: CopyAttempt): boolean {
+    const cur = this.attempt;
+    return this.copying && cur !== null && cur.from === a.from && cur.epoch === a.epoch && cur.g === a.g;
+  }
+
   /** Target of a copy: drops what it held and waits for a snapshot (replication already buffered stays). */
-  beginCopy(): void {
+  beginCopy(attempt: CopyAttempt | null = null): void {
+    this.attempt = attempt;
     this.data.clear();
     this.clearSessions();
     this.seq = 0;

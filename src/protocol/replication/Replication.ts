@@ -343,22 +343,17 @@ export class Replication {
     }
     const a = this.membership.table!.data.partitions[m.p];
     if (a === undefined || a.primary !== m.from || a.target !== this.membership.id || m.e < rep.epoch) return;
-    if (m.i === 0) rep.beginCopy();
-    if (!rep.receivingSnapshot) return;
+    const attempt = { from: m.from, epoch: m.e, g: m.g };
+    if (m.i === 0) {
+      if (!rep.acceptsFirstPiece(attempt)) return;
+      rep.beginCopy(attempt);
+    } else if (!rep.receivesPieceOf(attempt)) return;
     rep.applySnapshotChunk(m.kv, m.rs);
-    if (m.last) {
-      rep.finishSnapshot(m.s, m.e);
-      this.scheduleAck(m.p, from);
-    } else {
-      this.out.reply(from, {
-        t: 'snapAck',
-        tv: this.membership.version,
-        p: m.p,
-        e: m.e,
-        i: m.i,
-        id: this.membership.id!,
-      });
-    }
+    if (m.last) rep.finishSnapshot(m.s, m.e);
+    // Every piece is acknowledged, the last too: its acknowledgement says the snapshot is whole.
+    const id = this.membership.id!;
+    this.out.reply(from, { t: 'snapAck', tv: this.membership.version, p: m.p, e: m.e, i: m.i, g: m.g, id });
+    if (m.last) this.scheduleAck(m.p, from);
   }
 
   /** Client requests waiting here for a write to be replicated. */

@@ -231,19 +231,22 @@ export interface SnapshotChunk {
   /** Piece number, from 0; the last piece completes the snapshot. */
   i: number;
   last: boolean;
+  /** Which attempt of the copy (a copy started again is a new attempt): pieces of another are ignored. */
+  g: number;
   /** Keys and values, flattened: [key, value, key, value, ...]. */
   kv: (string | Uint8Array)[];
   /** Remembered results, flattened: [client, request id, outcome, ...]. */
   rs: (string | number | Outcome)[];
 }
 
-/** Target to primary: chunk `i` of a copy arrived; the next may follow. */
+/** Target to primary: piece `i` of attempt `g` of a copy arrived (the last one: the snapshot is whole). */
 export interface SnapshotAck {
   t: 'snapAck';
   tv: number;
   p: number;
   e: number;
   i: number;
+  g: number;
   id: number;
 }
 
