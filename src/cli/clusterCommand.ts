@@ -10,6 +10,8 @@ export interface ClusterFlags {
   zones?: string[];
   partitions?: number;
   failureTimeoutMs?: number;
+  voters?: number;
+  lostAfterMs?: number;
   processors?: string;
   respawn?: boolean;
 }
@@ -20,6 +22,8 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
   if (flags.partitions !== undefined) placeArgs.push('--partitions', String(flags.partitions));
   if (flags.failureTimeoutMs !== undefined)
     placeArgs.push('--failure-timeout-ms', String(flags.failureTimeoutMs));
+  if (flags.voters !== undefined) placeArgs.push('--voters', String(flags.voters));
+  if (flags.lostAfterMs !== undefined) placeArgs.push('--lost-after-ms', String(flags.lostAfterMs));
   if (flags.processors !== undefined) placeArgs.push('--processors', flags.processors);
   const total = flags.places + flags.spares;
   process.stderr.write(

@@ -85,6 +85,18 @@ function buildProgram(): Command {
       DEFAULT_TUNING.failureTimeoutMs,
     )
     .option(
+      '--voters <n>',
+      'places that vote on leadership and the table: the first n live places by id; a majority of them must be reachable (bootstrap only)',
+      intOption(1, 15),
+      DEFAULT_TUNING.voters,
+    )
+    .option(
+      '--lost-after-ms <n>',
+      'a silent place that holds the last copy of a partition is declared dead (the store invalid) only after this long; shorter silences wait for the heal',
+      intOption(100, 3_600_000),
+      DEFAULT_TUNING.lostAfterMs,
+    )
+    .option(
       '--max-key-bytes <n>',
       'largest key accepted',
       intOption(1, 1024 * 1024),
@@ -129,6 +141,8 @@ function buildProgram(): Command {
     .option('--zones <list>', 'zones, assigned round-robin to the places', nameListOption)
     .option('--partitions <n>', 'partition count', intOption(1, 65_536))
     .option('--failure-timeout-ms <n>', 'failure detection timeout', intOption(10, 600_000))
+    .option('--voters <n>', 'voting places (default 3; with 2 places, both)', intOption(1, 15))
+    .option('--lost-after-ms <n>', 'see place --lost-after-ms', intOption(100, 3_600_000))
     .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
     .option('--respawn', 'restart each place that dies as a new spare, so the cluster heals itself')
     .action(runCluster);

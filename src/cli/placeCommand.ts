@@ -20,6 +20,8 @@ export interface PlaceFlags {
   partitions: number;
   minPlaces: number;
   failureTimeoutMs: number;
+  voters: number;
+  lostAfterMs: number;
   maxRequestsInFlight: number;
   maxCopiesInFlight: number;
   maxKeyBytes: number;
@@ -65,6 +67,8 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     partitionCount: flags.partitions,
     minPlaces: flags.minPlaces,
     failureTimeoutMs: flags.failureTimeoutMs,
+    voters: flags.voters,
+    lostAfterMs: flags.lostAfterMs,
     maxRequestsInFlight: flags.maxRequestsInFlight,
     maxCopiesInFlight: flags.maxCopiesInFlight,
     limits: { ...DEFAULT_LIMITS, maxKeyBytes: flags.maxKeyBytes, maxValueBytes: flags.maxValueBytes },

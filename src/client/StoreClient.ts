@@ -63,6 +63,8 @@ export class StoreClient {
   private tableFetchAt = Number.NEGATIVE_INFINITY;
   /** The place that last left a request unanswered for a whole attempt (asked for tables last). */
   private lastSilent: string | null = null;
+  /** What the last place asked for its table said about its quorum: why it holds no lease, or null. */
+  private noQuorum: string | null = null;
   private tableFetchIndex = 0;
   private candidateIndex = 0;
   private nextId = 1;
@@ -334,11 +336,20 @@ export class StoreClient {
       }
       case 'table':
         this.adopt(msg.table as TableData);
+        this.noteNoQuorum(msg.nq);
+        return;
+      case 'tableSame':
+        this.noteNoQuorum(msg.nq);
         return;
       case 'err':
         this.onError(link, msg as unknown as ErrorReply);
         return;
     }
+  }
+
+  /** A place asked for its table says whether it holds a lease; requests that fail in time say so. */
+  private noteNoQuorum(nq: unknown): void {
+    this.noQuorum = typeof nq === 'string' ? nq : null;
   }
 
   private onError(link: Link, err: ErrorReply): void {
@@ -472,9 +483,10 @@ export class StoreClient {
       this.pending.delete(p.msg.id);
       const what = p.kind === 'op' ? `${(p.msg as OpRequest).o} of key '${truncate(p.key)}'` : 'status';
       const unknown = p.sent ? '; it may or may not have taken effect' : '; it was not applied';
+      const quorum = this.noQuorum === null ? '' : `no quorum: ${this.noQuorum}; `;
       p.reject(
         new UnavailableError(
-          `no answer within ${this.options.timeoutMs} ms for ${what} (${p.lastProblem})${unknown}`,
+          `no answer within ${this.options.timeoutMs} ms for ${what} (${quorum}${p.lastProblem})${unknown}`,
           p.sent,
         ),
       );

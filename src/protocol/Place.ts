@@ -1,5 +1,6 @@
 import { type CopyState, PartitionCopies } from './copy/PartitionCopies.js';
 import { Leadership } from './leadership/Leadership.js';
+import { Voter } from './leadership/Voter.js';
 import { Membership } from './membership/Membership.js';
 import { Outbox, type OutputSink, type ReplyTo } from './Outbox.js';
 import type { Clock, PlaceConfig } from './PlaceConfig.js';
@@ -15,8 +16,8 @@ import type { ClusterStatus, PlaceMessage, StatusGet } from './wire/messages.js'
  * One place, as a state machine free of I/O (in the shape of etcd's raft): fed decoded messages
  * (step) and timer ticks (tick), it appends what to send to its Outbox, which the runtime drains
  * (drain) once a batch of input is handled. It routes each message to the part that owns it:
- * - membership/: joining, the table and its commits through the deputy, held messages;
- * - leadership/: heartbeats, leases, failure detection, takeover, the invalid verdict;
+ * - membership/: joining, the table and its commits through a majority of voters, held messages;
+ * - leadership/: heartbeats, leases, failure detection, votes and takeover, the invalid verdict;
  * - replication/: the primary's write path, the backup's apply, resends, fencing;
  * - copy/: whole-partition copies and primary handovers;
  * - requests/: client operations at the primary;
@@ -34,22 +35,33 @@ export class Place {
     private readonly config: PlaceConfig,
     private readonly clock: Clock,
   ) {
-    this.membership = new Membership(config, clock, this.out, {
-      replaced: () => {
-        this.replication.dropAll();
-        this.leadership.revokeLease();
+    const voter = new Voter();
+    this.membership = new Membership(
+      config,
+      clock,
+      this.out,
+      {
+        replaced: () => {
+          this.replication.dropAll();
+          this.leadership.revokeLease();
+        },
+        leaderChanged: () => this.leadership.leaderChanged(),
+        rolesChanged: (table, me) => this.replication.applyRoles(table, me),
+        tableInvalid: (reason) => this.leadership.becomeInvalid(reason),
+        invalidReason: () => this.leadership.invalid,
+        replay: (to, msg) => this.step(to, msg),
+        noQuorum: () =>
+          this.leadership.hasLease
+            ? null
+            : `place ${this.membership.id} holds no lease from a leader backed by a majority of voters`,
       },
-      leaderChanged: () => this.leadership.leaderHeard(),
-      rolesChanged: (table, me) => this.replication.applyRoles(table, me),
-      tableInvalid: (reason) => this.leadership.becomeInvalid(reason),
-      invalidReason: () => this.leadership.invalid,
-      replay: (to, msg) => this.step(to, msg),
-    });
+      voter,
+    );
     this.copies = new PartitionCopies(config, clock, this.out, this.membership, (p) =>
       this.replication.replica(p),
     );
     this.replication = new Replication(config, clock, this.out, this.membership, this.copies);
-    this.leadership = new Leadership(config, clock, this.out, this.membership, this.replication);
+    this.leadership = new Leadership(config, clock, this.out, this.membership, this.replication, voter);
     this.requests = new Requests(
       config,
       this.out,
@@ -68,6 +80,11 @@ export class Place {
   /** The newest table this place knows. */
   get tableData(): TableData | null {
     return this.membership.table?.data ?? null;
+  }
+
+  /** The newest table this place has stored: its own, or a newer one pushed to it as a voter (tests, simulator). */
+  get storedTable(): TableData | null {
+    return this.membership.newestStored();
   }
 
   /** True while this place may answer as a primary: it holds a lease and is not re-checking its view. */
@@ -183,14 +200,22 @@ export class Place {
       case 'tableUpdate':
         this.membership.adopt(msg.table);
         return;
-      case 'tablePush':
-        if (this.membership.handleTablePush(from, msg)) {
+      case 'tablePush': {
+        const id = this.membership.handleTablePush(from, msg);
+        if (id !== null) {
           this.leadership.leaderHeard();
-          this.out.reply(from, { t: 'tableAck', tv: msg.table.version, term: msg.table.term });
+          this.out.reply(from, { t: 'tableAck', tv: msg.table.version, term: msg.table.term, id });
         }
         return;
+      }
       case 'tableAck':
-        this.membership.committer.acknowledged(msg.tv);
+        this.membership.committer.acknowledged(msg.id, msg.term, msg.tv);
+        return;
+      case 'vote':
+        this.leadership.handleVote(from, msg);
+        return;
+      case 'voteReply':
+        this.leadership.handleVoteReply(msg);
         return;
       case 'tableGet':
         this.membership.handleTableGet(from, msg);

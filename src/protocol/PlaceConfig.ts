@@ -22,6 +22,14 @@ export interface PlaceConfig {
   processors: Map<string, Processor>;
   /** A place silent for this long is declared dead. */
   failureTimeoutMs: number;
+  /**
+   * A place that holds the last copy of a partition is declared dead (the store turns invalid) only
+   * once silent for this long: a shorter silence is more likely a cut link, and those partitions
+   * wait for the heal.
+   */
+  lostAfterMs: number;
+  /** Voters of a cluster this place bootstraps (the first this many live places by id). */
+  voters: number;
   joinRetryMs: number;
   tableRetryMs: number;
   /** Remembered write results per partition, for exactly-once retries. */
@@ -49,6 +57,8 @@ export const DEFAULT_TUNING = {
   partitionCount: 271,
   minPlaces: 2,
   failureTimeoutMs: 1000,
+  lostAfterMs: 15_000,
+  voters: 3,
   joinRetryMs: 500,
   tableRetryMs: 300,
   maxResultsPerPartition: 4096,

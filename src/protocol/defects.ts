@@ -10,6 +10,9 @@ export const DEFECTS = [
   'copy-skips-updates',
   'ack-before-replication',
   'copy-burst',
+  'takeover-without-majority',
+  'minority-lease',
+  'vote-while-led',
 ] as const;
 
 /** One wired-in defect. */

@@ -7,7 +7,7 @@ import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import type { Place } from '../protocol/Place.js';
 import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/PlaceConfig.js';
 import { processorRegistry } from '../protocol/requests/processors.js';
-import { leaderOf, type TableData } from '../protocol/table/PartitionTable.js';
+import { isNewer, leaderOf, majorityOf, type TableData, votersOf } from '../protocol/table/PartitionTable.js';
 import { BATCH_ENTRY_FIELDS } from '../protocol/wire/messages.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
 import { MemoryNetwork, type MemoryTransport } from '../transport/MemoryNetwork.js';
@@ -49,6 +49,8 @@ export class Simulator {
   private nextAddress = 0;
   /** When the last stalled connection delivers again. */
   private stallEndMs = 0;
+  /** When the network partition under way heals (0: none). */
+  private partitionEndMs = 0;
   private steps = 0;
   /** (partition:epoch) -> the place seen acting as its primary. */
   private readonly primaries = new Map<number, number>();
@@ -95,7 +97,28 @@ export class Simulator {
     if (this.failure === null) {
       this.failure = `${why} (at ${this.net.now.toFixed(3)} ms)`;
       this.log(`FAILURE ${why}`);
+      if (this.config.trace !== undefined)
+        for (const p of this.places) this.log(`  ${this.describePlace(p)}`);
     }
+  }
+
+  /** One place as the trace shows it on a failure: id, state, table, lease. */
+  private describePlace(p: SimPlace): string {
+    const place = p.node.place;
+    const t = place.tableData;
+    const st = place.storedTable;
+    const state = p.crashed ? 'crashed' : this.net.isPaused(p.address) ? 'paused' : 'up';
+    const table =
+      t === null
+        ? 'no table'
+        : `table ${t.term}.${t.version} leader ${leaderOf(t)?.id} voters ${votersOf(t)
+            .map((v) => v.id)
+            .join(',')} dead ${t.members
+            .filter((m) => m.state === 'dead')
+            .map((m) => m.id)
+            .join(',')}`;
+    const stored = st !== null && st !== t ? ` stored ${st.term}.${st.version}` : '';
+    return `${p.address} id ${place.id} ${state} ${table}${stored} lease ${place.hasLease} invalid ${place.invalid}`;
   }
 
   /** Starts a place; the first bootstraps. */
@@ -113,6 +136,8 @@ export class Simulator {
       limits: DEFAULT_LIMITS,
       processors: processorRegistry(),
       snapshotPieceBytes: this.config.snapshotPieceBytes,
+      // Partitions last up to 4.5 failure timeouts; a last copy silent this long is lost.
+      lostAfterMs: TIMEOUT_MS * 8,
       // Paced copies one at a time, or many at once (so more writes land while a copy runs).
       maxCopiesInFlight: [1, 2, 4, 16][Math.floor(this.random() * 4)]!,
       defects: new Set(this.config.defect === undefined ? [] : [this.config.defect]),
@@ -144,6 +169,21 @@ export class Simulator {
       if (best === null || t.term > best.term || (t.term === best.term && t.version > best.version)) best = t;
     }
     return best;
+  }
+
+  /** True when a majority of the voters of the newest table any place committed has crashed. */
+  private quorumLost(): boolean {
+    let newest: TableData | null = null;
+    for (const p of this.places) {
+      const t = p.node.place.tableData;
+      if (t !== null && (newest === null || isNewer(t, newest))) newest = t;
+    }
+    if (newest === null) return false;
+    const voters = votersOf(newest);
+    const up = voters.filter((v) =>
+      this.places.some((p) => !p.crashed && p.node.place.id === v.id && p.address === v.address),
+    ).length;
+    return up < majorityOf(voters.length);
   }
 
   /** Repaired in truth, not only as the leader sees it: every crashed place is known dead, every partition ok. */
@@ -213,6 +253,19 @@ export class Simulator {
   }
 
   private checkInvariants(): void {
+    // At most one leader holds a lease at any moment: a new term starts only once the old one's ended.
+    let leading: SimPlace | null = null;
+    for (const p of this.live()) {
+      const place = p.node.place;
+      const t = place.tableData;
+      if (this.net.isPaused(p.address) || t === null || leaderOf(t)?.id !== place.id || !place.hasLease)
+        continue;
+      if (leading !== null)
+        this.fail(
+          `places ${leading.node.place.id} (term ${leading.node.place.tableData!.term}) and ${place.id} (term ${t.term}) both lead with a lease`,
+        );
+      leading = p;
+    }
     const acting = new Map<number, SimPlace>();
     for (const p of this.live()) {
       if (this.net.isPaused(p.address)) continue;
@@ -238,23 +291,32 @@ export class Simulator {
         this.checkBackupMatches(p, i);
       }
     }
-    // The leader acts only on tables its deputy holds.
+    // The leader acts only on tables a majority of their voters has stored.
     const t = this.leaderTable();
     if (t === null) return;
     if (this.config.mode === 'normal') this.checkDeclaredDead(t);
-    const deputyId = t.members.find((m) => m.id > leaderOf(t)!.id && m.state !== 'dead')?.id;
-    const deputy = this.live().find((p) => p.node.place.id === deputyId && !this.net.isPaused(p.address));
-    const dt = deputy?.node.place.tableData;
-    if (dt === undefined || dt === null) return;
-    if (dt.term < t.term || (dt.term === t.term && dt.version < t.version)) {
-      this.fail(
-        `leader committed table ${t.term}.${t.version} but deputy ${deputyId} holds only ${dt.term}.${dt.version}`,
-      );
-    } else if (dt.term === t.term && dt.version === t.version && dt !== t && this.comparedTable !== t) {
-      this.comparedTable = t;
-      if (JSON.stringify(dt) !== JSON.stringify(t))
-        this.fail(`leader and deputy ${deputyId} disagree on table ${t.version}`);
+    if (this.comparedTable === t) return;
+    const voters = votersOf(t);
+    let stored = 0;
+    for (const v of voters) {
+      // A crashed place's memory is gone, but what it stored before it crashed still counts.
+      const p = this.places.find((x) => x.node.place.id === v.id && x.address === v.address);
+      const st = p?.node.place.storedTable;
+      if (st === undefined || st === null || isNewer(t, st)) continue;
+      stored++;
+      if (
+        st.term === t.term &&
+        st.version === t.version &&
+        st !== t &&
+        JSON.stringify(st) !== JSON.stringify(t)
+      )
+        this.fail(`leader and voter ${v.id} disagree on table ${t.term}.${t.version}`);
     }
+    if (stored < majorityOf(voters.length))
+      this.fail(
+        `leader committed table ${t.term}.${t.version} but only ${stored} of its ${voters.length} voters hold it`,
+      );
+    else this.comparedTable = t;
   }
 
   /** Once a primary's writes are all acknowledged by its backup at the same sequence, both hold the same data. */
@@ -326,17 +388,17 @@ export class Simulator {
     const t = this.leaderTable();
     const leaderId = t === null ? null : (leaderOf(t)?.id ?? null);
     const r = this.random();
-    if (r < 0.35) {
+    if (r < 0.25) {
       const p = this.pickLive();
       if (p !== undefined) this.crash(p, 'random');
-    } else if (r < 0.5) {
+    } else if (r < 0.35) {
       const p = this.pickLive((x) => x.node.place.id === leaderId);
       if (p !== undefined) this.crash(p, 'leader');
-    } else if (r < 0.65) {
-      const deputyId = t?.members.find((m) => m.id > (leaderId ?? -1) && m.state !== 'dead')?.id;
+    } else if (r < 0.45) {
+      const deputyId = t === null ? undefined : votersOf(t)[1]?.id;
       const p = this.pickLive((x) => x.node.place.id === deputyId);
       if (p !== undefined) this.crash(p, 'deputy');
-    } else if (r < 0.85 || !this.config.stalls) {
+    } else if (r < 0.6 || !this.config.stalls) {
       const p = this.pickLive();
       if (p === undefined) return;
       // Past the failure timeout (the place is replaced), or a short stop that only costs it its lease.
@@ -352,8 +414,11 @@ export class Simulator {
         this.log(`RESUME ${p.address}`);
       });
       return;
-    } else {
+    } else if (r < 0.7) {
       this.injectStall();
+      return;
+    } else {
+      this.injectPartition(t);
       return;
     }
     // A dead place is replaced by a new spare, a little later.
@@ -369,14 +434,13 @@ export class Simulator {
 
   /**
    * A connection stalls for a while (TCP backing off after lost packets), then delivers in order: either
-   * everything one place sends, or one link. In normal mode the stall stays below the failure timeout:
-   * a place cut off for longer while it runs on is a network partition, beyond the failure model, so
-   * only catastrophe mode has those (where giving up as invalid is an acceptable outcome).
+   * everything one place sends, or one link. Half the stalls in catastrophe mode, and a quarter in
+   * normal mode, outlast the failure timeout: the place is replaced, and what it sent arrives late.
    */
   private injectStall(): void {
     const p = this.pickLive();
     if (p === undefined) return;
-    const long = this.config.mode === 'catastrophe' && this.random() < 0.5;
+    const long = this.random() < (this.config.mode === 'catastrophe' ? 0.5 : 0.25);
     const ms = TIMEOUT_MS * (long ? 1.5 + this.random() * 2.5 : 0.2 + this.random() * 0.7);
     const peers = this.live().filter((x) => x !== p);
     const to =
@@ -388,6 +452,98 @@ export class Simulator {
     this.log(`STALL ${p.address} -> ${to?.address ?? 'all'} for ${ms.toFixed(0)} ms`);
   }
 
+  /**
+   * A network partition for 1.5 to 4.5 failure timeouts, then a heal: one place isolated (often the
+   * leader or the deputy), the places split in two groups (the leader on either side), or the one
+   * link between leader and deputy cut. Clients reach every side. Some way into the cut, the side
+   * holding a majority of the voters must have a leader with a lease again.
+   */
+  private injectPartition(t: TableData | null): void {
+    const places = this.live().filter((p) => p.node.place.id !== null);
+    if (t === null || places.length < 2) return;
+    const voters = votersOf(t);
+    const byId = (id: number | undefined) => places.find((p) => p.node.place.id === id);
+    const r = this.random();
+    let kind: string;
+    let a: SimPlace[];
+    let b: SimPlace[];
+    if (r < 0.35) {
+      const which = this.random();
+      const one =
+        (which < 0.3 ? byId(voters[0]?.id) : which < 0.6 ? byId(voters[1]?.id) : undefined) ??
+        places[Math.floor(this.random() * places.length)]!;
+      kind = 'isolate';
+      a = [one];
+      b = places.filter((p) => p !== one);
+    } else if (r < 0.75) {
+      const shuffled = [...places].sort(() => this.random() - 0.5);
+      const size = 1 + Math.floor(this.random() * (shuffled.length - 1));
+      kind = 'split';
+      a = shuffled.slice(0, size);
+      b = shuffled.slice(size);
+    } else {
+      const leader = byId(voters[0]?.id);
+      const deputy = byId(voters[1]?.id);
+      if (leader === undefined || deputy === undefined) return;
+      kind = 'link';
+      a = [leader];
+      b = [deputy];
+    }
+    const ms = TIMEOUT_MS * (1.5 + this.random() * 3);
+    for (const x of a)
+      for (const y of b) {
+        this.net.cut(x.address, y.address);
+        this.net.cut(y.address, x.address);
+      }
+    const start = this.net.now;
+    this.partitionEndMs = start + ms;
+    for (const x of [...a, ...b]) this.faultAt.set(x.address, this.partitionEndMs);
+    this.faults++;
+    const names = (g: SimPlace[]) => g.map((p) => p.node.place.id).join(',');
+    this.log(`PARTITION ${kind} {${names(a)}} | {${names(b)}} for ${ms.toFixed(0)} ms`);
+    // The side with a majority of the voters (everyone, when only one link is cut).
+    const voterIds = new Set(voters.map((v) => v.id));
+    const count = (g: SimPlace[]) => g.filter((p) => voterIds.has(p.node.place.id!)).length;
+    const majority =
+      kind === 'link'
+        ? places
+        : count(a) >= majorityOf(voters.length)
+          ? a
+          : count(b) >= majorityOf(voters.length)
+            ? b
+            : null;
+    const checkAtMs = TIMEOUT_MS * 3;
+    // Only with no other fault at the same time (normal mode): a crash of a voter during the cut
+    // may leave no majority at all.
+    if (majority !== null && ms > checkAtMs && this.config.mode === 'normal') {
+      this.net.scheduler.after(checkAtMs, () => {
+        const ok = majority.some((p) => {
+          const pt = p.node.place.tableData;
+          return (
+            !p.crashed &&
+            !this.net.isPaused(p.address) &&
+            pt !== null &&
+            leaderOf(pt)?.id === p.node.place.id &&
+            p.node.place.hasLease
+          );
+        });
+        if (!ok && this.failure === null && this.sawInvalid === null)
+          this.fail(
+            `the majority side {${names(majority)}} has no leader with a lease ${checkAtMs} ms into the cut`,
+          );
+      });
+    }
+    this.net.scheduler.after(ms, () => {
+      for (const x of a)
+        for (const y of b) {
+          this.net.heal(x.address, y.address);
+          this.net.heal(y.address, x.address);
+        }
+      for (const x of [...a, ...b]) this.faultAt.set(x.address, this.net.now);
+      this.log('HEAL');
+    });
+  }
+
   /** Schedules faults: every few seconds, once the cluster is repaired (normal) or whenever (catastrophe). */
   private scheduleFaults(untilMs: number): void {
     const next = () => {
@@ -395,7 +551,9 @@ export class Simulator {
       this.net.scheduler.after(delay, () => {
         if (this.net.now > untilMs - 3000 || this.failure !== null) return;
         const faultInProgress =
-          this.live().some((p) => this.net.isPaused(p.address)) || this.net.now < this.stallEndMs;
+          this.live().some((p) => this.net.isPaused(p.address)) ||
+          this.net.now < this.stallEndMs ||
+          this.net.now < this.partitionEndMs;
         if (
           this.config.mode === 'catastrophe' ||
           (!faultInProgress && this.repaired() && this.live().length >= this.config.places + 1)
@@ -466,17 +624,32 @@ export class Simulator {
     let final: Record<string, unknown> | null = null;
     if (this.failure === null && !invalid) {
       // Let the cluster settle (paused places resume, repairs finish), then read every key.
+      let stuck = false;
+      // Every partition healed (and then 60 s at most to repair), paused places resumed.
       await this.runUntil(
-        () => this.repaired() && this.live().every((p) => !this.net.isPaused(p.address)),
-        60_000,
-      ).catch(() => this.fail('the cluster did not repair within 60 s after the workload'));
-      final = {};
-      for (const key of workload.keys) {
+        () =>
+          this.net.now >= this.partitionEndMs &&
+          this.repaired() &&
+          this.live().every((p) => !this.net.isPaused(p.address)),
+        Math.max(0, this.partitionEndMs - this.net.now) + 60_000,
+      ).catch(() => {
+        // With a majority of the voters crashed, nobody may decide anything: the store stops
+        // answering ("no quorum"), which catastrophe mode allows (it never answers wrongly).
+        // Silent last copies are declared lost only after lostAfterMs: the verdict may come late.
+        const late = this.live().find((p) => p.node.place.invalid !== null)?.node.place.invalid ?? null;
+        if (this.config.mode === 'catastrophe' && (this.quorumLost() || late !== null)) {
+          stuck = true;
+          this.sawInvalid ??= late;
+        } else this.fail('the cluster did not repair within 60 s after the workload');
+      });
+      if (stuck) this.log('no quorum left: a majority of the voters crashed');
+      final = stuck ? null : {};
+      for (const key of stuck ? [] : workload.keys) {
         const v = await this.settle(clients[0].get(key)).catch((e: Error) => {
           this.fail(`final read of ${key} failed: ${e.message}`);
           return null;
         });
-        final[key] = v ?? null;
+        final![key] = v ?? null;
       }
     }
     this.checking = false;
@@ -511,7 +684,7 @@ export class Simulator {
       ops: operations.length,
       simulatedMs: Math.round(this.net.now),
       steps: this.steps,
-      invalid,
+      invalid: this.sawInvalid !== null,
     };
   }
 

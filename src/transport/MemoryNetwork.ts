@@ -112,6 +112,8 @@ export class MemoryNetwork {
   private heldTimers: Timer[] = [];
   /** Sender endpoint (or "from>to" link) -> virtual time until which what it sends does not arrive. */
   private readonly stalls = new Map<string, number>();
+  /** "from>to" pairs of endpoints whose messages are lost: links cut one way. */
+  private readonly cuts = new Set<string>();
   private seq = 0;
   private time = 0;
   private readonly random: () => number;
@@ -220,6 +222,30 @@ export class MemoryNetwork {
     return until;
   }
 
+  /**
+   * Cuts the link from one endpoint to another, one way (a firewall dropping packets): what from
+   * sends to to is lost, including what is already on its way.
+   */
+  cut(from: string, to: string): void {
+    this.cuts.add(`${from}>${to}`);
+  }
+
+  /**
+   * Heals a cut. Every connection between the two endpoints breaks at once, as TCP's keepalive or a
+   * reset would break it: both ends learn that what they sent may be lost, before anything new
+   * arrives.
+   */
+  heal(from: string, to: string): void {
+    if (!this.cuts.delete(`${from}>${to}`)) return;
+    this.listeners.get(from)?.closeLinksWith(to);
+    this.listeners.get(to)?.closeLinksWith(from);
+  }
+
+  /** True while what from sends to to is lost. */
+  isCut(from: string, to: string): boolean {
+    return this.cuts.has(`${from}>${to}`);
+  }
+
   /** True while the endpoint is paused. */
   isPaused(name: string): boolean {
     return this.paused.has(name);
@@ -256,6 +282,7 @@ export class MemoryNetwork {
     // What a link carries is what the receiver decodes: a tagged object of any fields.
     const msg = sent as WireMessage;
     if (this.drop(via.peer.owner.name, to.name, msg)) return;
+    if (this.cuts.size > 0 && this.cuts.has(`${via.peer.owner.name}>${to.name}`)) return;
     const { minMs, maxMs } = this.latency;
     // Delays come in steps of latency.stepMs, so messages share instants and time moves less often.
     const spread = maxMs > minMs ? this.random() * (maxMs - minMs) : 0;
@@ -353,6 +380,7 @@ export class MemoryNetwork {
         }
         this.delivered++;
         if (msg.via.closed) continue;
+        if (this.cuts.size > 0 && this.cuts.has(`${msg.via.peer.owner.name}>${msg.to.name}`)) continue;
         const decoded = msg.msg ?? (packr.unpack(msg.bytes!) as WireMessage);
         this.lastStepFor = msg.to.name;
         this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
@@ -535,6 +563,11 @@ export class MemoryTransport implements Transport {
   async close(): Promise<void> {
     for (const l of [...this.links]) l.close();
     if (this.address !== null) this.net.unregister(this.address, this);
+  }
+
+  /** Closes every link to or from the endpoint named name (a healed cut). */
+  closeLinksWith(name: string): void {
+    for (const l of [...this.links]) if (l.peer.owner.name === name || l.remote === name) l.close();
   }
 
   /** Simulates SIGKILL: the endpoint goes silent and its connections break. */

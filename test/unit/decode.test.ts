@@ -9,7 +9,7 @@ import type { WireMessage } from '../../src/protocol/wire/messages.js';
 const rules = { limits: DEFAULT_LIMITS, processors: processorRegistry() };
 
 function table(): TableData {
-  const t = bootstrapTable({ id: 0, address: 'a:1', zone: null, pid: 1, state: 'active' }, 4, 2);
+  const t = bootstrapTable({ id: 0, address: 'a:1', zone: null, pid: 1, state: 'active' }, 4, 2, 3);
   return formTable({
     ...t,
     members: [...t.members, { id: 1, address: 'b:1', zone: null, pid: 2, state: 'active' }],
@@ -40,11 +40,13 @@ const VALID: WireMessage[] = [
   { t: 'copied', tv: 1, p: 0, to: 1, e: 1 },
   { t: 'handedOver', tv: 1, p: 0, from: 0, e: 1 },
   { t: 'hb', tv: 1, term: 1, id: 1, ts: 12.5 },
-  { t: 'hbAck', tv: 1, term: 1, id: 0, ts: 12.5 },
+  { t: 'hbAck', tv: 1, term: 1, id: 0, ts: 12.5, lr: 400 },
   { t: 'join', tv: 0, address: 'c:1', zone: null, spare: true, pid: 3 },
   { t: 'joined', tv: 1, id: 2, table: table() },
   { t: 'tablePush', tv: 1, table: table() },
-  { t: 'tableAck', tv: 1, term: 1 },
+  { t: 'tableAck', tv: 1, term: 1, id: 2 },
+  { t: 'vote', tv: 1, term: 2, id: 1 },
+  { t: 'voteReply', tv: 1, term: 2, id: 2, granted: true, table: table() },
   { t: 'tableUpdate', tv: 1, table: table() },
   { t: 'tableGet', tv: 0 },
   { t: 'table', tv: 1, id: null, table: table() },

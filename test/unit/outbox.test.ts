@@ -16,7 +16,7 @@ describe('the outbox', () => {
   it('hands over what was queued in the order it was queued, once', () => {
     const out = new Outbox();
     out.send('a:1', { t: 'tableGet', tv: 1 });
-    out.reply('link-1', { t: 'tableAck', tv: 2 });
+    out.reply('link-1', { t: 'tableAck', tv: 2, term: 1, id: 1 });
     out.disconnect('b:1');
     out.send('b:1', { t: 'tableGet', tv: 1 });
     expect(out.size).toBe(4);

@@ -87,6 +87,7 @@ describe('partition table computation', () => {
       term: 1,
       formed: true,
       minPlaces: 2,
+      voters: 3,
       valid: true,
       invalidReason: null,
       members: ms,

@@ -29,6 +29,7 @@ function cluster(active: number, spares: number, partitions: number): TableData 
     term: 1,
     formed: false,
     minPlaces: active,
+    voters: 3,
     valid: true,
     invalidReason: null,
     members,

@@ -32,10 +32,10 @@ export class FailureDetector {
     for (const id of this.lastHeard.keys()) this.lastHeard.set(id, now);
   }
 
-  /** Ids silent for longer than the timeout. */
-  suspects(now: number): number[] {
+  /** Ids silent for longer than the timeout (or than ms). */
+  suspects(now: number, ms = this.timeoutMs): number[] {
     const out: number[] = [];
-    for (const [id, at] of this.lastHeard) if (now - at > this.timeoutMs) out.push(id);
+    for (const [id, at] of this.lastHeard) if (now - at > ms) out.push(id);
     return out;
   }
 }

@@ -2,38 +2,66 @@ import type { Membership } from '../membership/Membership.js';
 import type { Outbox, ReplyTo } from '../Outbox.js';
 import { type Clock, heartbeatMs, type PlaceConfig } from '../PlaceConfig.js';
 import type { Replication } from '../replication/Replication.js';
-import { deputyOf, isNewer, leaderOf, type Member } from '../table/PartitionTable.js';
-import { markDead, newTerm, planHandovers, planRepair } from '../table/tableChanges.js';
-import type { Heartbeat, HeartbeatAck, InvalidNotice, TableReply } from '../wire/messages.js';
+import { isNewer, leaderOf, majorityOf, type TableData, votersOf } from '../table/PartitionTable.js';
+import { declareSilent, markDead, newTerm, planHandovers, planRepair } from '../table/tableChanges.js';
+import type {
+  Heartbeat,
+  HeartbeatAck,
+  InvalidNotice,
+  TableReply,
+  VoteReply,
+  VoteRequest,
+} from '../wire/messages.js';
 import { FailureDetector } from './FailureDetector.js';
-import { Lease } from './Lease.js';
+import { LeaderLease, Lease } from './Lease.js';
+import type { Voter } from './Voter.js';
 
 /**
- * Who is alive and who leads: heartbeats (every member to the leader, the leader to its deputy) and
- * the leases their answers grant (Lease.ts), the leader's failure detector and the repairs it
- * starts, the others' watch on the leader, the deputy's takeover, and the verdict that the store is
- * invalid.
+ * A takeover under way: this place asked the voters for a term, first in a pre-vote that changes
+ * nothing at the voters (so a place that alone lost the leader does not disturb the others), then
+ * for real.
+ */
+interface Campaign {
+  pre: boolean;
+  term: number;
+  startedAt: number;
+  granted: Set<number>;
+  asked: Set<number>;
+  /** The tables the votes showed (this place's own first): a majority of each one's voters must grant. */
+  tables: TableData[];
+}
+
+/** Clock drift allowed between places (1%), taken off every lease a leader hands on. */
+const DRIFT_MARGIN = 0.97;
+
+/**
+ * Who is alive and who leads (docs/control-plane.md): heartbeats (every member to the leader, the
+ * leader to every other voter) and the leases their answers grant (Lease.ts), the leader's failure
+ * detector and the repairs it starts, the others' watch on the leader, the vote by which a voter takes
+ * over, and the verdict that the store is invalid, which only a committed table gives.
  */
 export class Leadership {
   /** Sticky: once the store is invalid here, every request fails with this reason. */
   private invalidReason: string | null = null;
   private readonly lease: Lease;
+  private readonly leaderLease: LeaderLease;
   private readonly detector: FailureDetector;
   private lastTickAt: number;
   private lastHeartbeatAt = Number.NEGATIVE_INFINITY;
-  /** Last sign of life from the leader (for the leader itself: from its deputy). */
+  /** Last sign of life from the leader (for the leader itself: the last tick it held its lease). */
   private lastLeaderContact: number;
-  private suspectLeaderSince: number | null = null;
-  /** Members that answered a table request since the leader went silent, with a table no newer than ours, and when. */
-  private readonly peersAgreeing = new Map<number, number>();
+  private campaign: Campaign | null = null;
   /**
    * Set when this process finds it was paused: its view may be stale, so it neither leads, takes
-   * over, declares anyone dead or the store invalid, nor grants leases, until some member has shown
-   * it a table (adopted if newer).
+   * over, declares anyone dead, nor grants leases, until some member has shown it a table (adopted
+   * if newer).
    */
   private verifying = false;
-  /** The defect switch of this site (defects.ts), read once. */
+  /** The defect switches of this part (defects.ts), read once. */
   private readonly leaseIgnored: boolean;
+  private readonly minorityLease: boolean;
+  private readonly takeoverWithoutMajority: boolean;
+  private readonly voteWhileLed: boolean;
   /** This place's longest event-loop block lately (ms), as the runtime measured it. */
   private ownLoopBlockMs: number | null = null;
   /** The leader's view of each member's, from their heartbeats. */
@@ -45,9 +73,15 @@ export class Leadership {
     private readonly out: Outbox,
     private readonly membership: Membership,
     private readonly replication: Replication,
+    private readonly voter: Voter,
   ) {
     this.lease = new Lease(Math.floor(config.failureTimeoutMs / 2));
-    this.leaseIgnored = config.defects?.has('lease-ignored') === true;
+    this.leaderLease = new LeaderLease(Math.floor(config.failureTimeoutMs / 2));
+    const defects = config.defects;
+    this.leaseIgnored = defects?.has('lease-ignored') === true;
+    this.minorityLease = defects?.has('minority-lease') === true;
+    this.takeoverWithoutMajority = defects?.has('takeover-without-majority') === true;
+    this.voteWhileLed = defects?.has('vote-while-led') === true;
     this.detector = new FailureDetector(config.failureTimeoutMs);
     this.lastTickAt = clock.now();
     this.lastLeaderContact = clock.now();
@@ -57,7 +91,10 @@ export class Leadership {
   get hasLease(): boolean {
     // The defect: a primary answers whether or not it holds a lease.
     if (this.leaseIgnored) return true;
-    return !this.verifying && this.lease.heldAt(this.clock.now());
+    if (this.verifying) return false;
+    const now = this.clock.now();
+    if (this.membership.isLeader()) return this.leaderLeaseUntil() > now;
+    return this.lease.heldAt(now);
   }
 
   /** Why the store is invalid, as this place knows it, or null. */
@@ -82,6 +119,21 @@ export class Leadership {
   /** This place was replaced: its lease is void at once. */
   revokeLease(): void {
     this.lease.revoke();
+    this.leaderLease.reset();
+    this.campaign = null;
+  }
+
+  /**
+   * When the leader's lease ends (local time): a majority of each voter set it answers to has
+   * acknowledged it lately, and it follows no newer term (it granted no vote since).
+   */
+  private leaderLeaseUntil(): number {
+    const me = this.membership.id;
+    const committer = this.membership.committer;
+    if (me === null || this.voter.term > committer.decided.term) return Number.NEGATIVE_INFINITY;
+    // The defect: a leader cut off from the majority goes on as if it still had it.
+    if (this.minorityLease) return Number.POSITIVE_INFINITY;
+    return this.leaderLease.until(me, committer.voterSets());
   }
 
   /**
@@ -96,7 +148,7 @@ export class Leadership {
     if (now - this.lastTickAt > this.config.failureTimeoutMs / 2) {
       this.detector.resetAll(now);
       this.lastLeaderContact = now;
-      this.suspectLeaderSince = null;
+      this.campaign = null;
       this.verifying = this.membership.id !== null && this.membership.otherLiveMembers().length > 0;
     } else if (lateMs > 0) {
       this.detector.credit(lateMs, now);
@@ -109,7 +161,7 @@ export class Leadership {
   tick(now: number): boolean {
     // A place re-checking its view still shows it is alive (a busy place must not fall silent and be
     // declared dead for it); its lease stays void until the check is done.
-    if (now - this.lastHeartbeatAt >= heartbeatMs(this.config)) this.sendHeartbeat(now);
+    if (now - this.lastHeartbeatAt >= heartbeatMs(this.config)) this.sendHeartbeats(now);
     if (this.verifying) {
       if (this.membership.fetchDue(now)) this.membership.askEveryone();
       return false;
@@ -119,32 +171,57 @@ export class Leadership {
     return true;
   }
 
-  private sendHeartbeat(now: number): void {
+  /** A member heartbeats its leader; the leader heartbeats every other voter (their answers make its lease). */
+  private sendHeartbeats(now: number): void {
     const table = this.membership.table!;
-    const leads = this.membership.isLeader();
-    const target = leads ? deputyOf(this.membership.committer.decided) : table.leader;
+    const me = this.membership.id!;
     this.lastHeartbeatAt = now;
-    if (target === undefined || target.id === this.membership.id) {
-      // Alone (no deputy to depose it): the leader's lease is its own.
-      if (leads) this.lease.grantSelf(now);
+    const hb: Heartbeat = { t: 'hb', tv: this.membership.version, term: table.data.term, id: me, ts: now };
+    if (this.ownLoopBlockMs !== null) hb.lb = this.ownLoopBlockMs;
+    if (!this.membership.isLeader()) {
+      const leader = table.leader;
+      if (leader !== undefined && leader.id !== me) this.out.send(leader.address, hb);
       return;
     }
-    const hb: Heartbeat = {
-      t: 'hb',
-      tv: this.membership.version,
-      term: table.data.term,
-      id: this.membership.id!,
-      ts: now,
-    };
-    if (this.ownLoopBlockMs !== null) hb.lb = this.ownLoopBlockMs;
-    this.out.send(target.address, hb);
+    hb.lead = true;
+    hb.term = this.membership.committer.decided.term;
+    for (const v of this.membership.committer.voters()) if (v.id !== me) this.out.send(v.address, hb);
   }
 
-  /** Grantor: answers a heartbeat (renewing the sender's lease), unless the sender is dead by its view. */
+  /** A heartbeat arrived: from a member to this leader, or from a leader to this voter. */
   handleHeartbeat(from: ReplyTo, m: Heartbeat): void {
+    if (m.lead === true) this.handleLeaderHeartbeat(from, m);
+    else this.handleMemberHeartbeat(from, m);
+  }
+
+  /** Voter: acknowledges a leader it may follow, which promises it no vote for a failure timeout. */
+  private handleLeaderHeartbeat(from: ReplyTo, m: Heartbeat): void {
+    const table = this.membership.table;
+    const me = this.membership.id;
+    if (table === null || me === null) return;
+    if (!this.voter.accepts(m.term)) {
+      // A leader of an older term: show it the newest table here.
+      this.out.reply(from, { t: 'tableUpdate', tv: this.membership.version, table: table.data });
+      return;
+    }
+    this.voter.follow(m.term, m.id);
+    this.voter.ackedLeader(this.clock.now());
+    this.leaderHeard();
+    this.out.reply(from, { t: 'hbAck', tv: this.membership.version, term: m.term, id: me, ts: m.ts });
+    this.membership.committedAt(from, m.term, m.tv);
+  }
+
+  /** Leader: answers a member's heartbeat with a lease, unless the member is dead by its view or it holds none itself. */
+  private handleMemberHeartbeat(from: ReplyTo, m: Heartbeat): void {
     const table = this.membership.table;
     const me = this.membership.id;
     if (table === null || me === null || this.verifying) return;
+    if (!this.membership.isLeader()) {
+      // The sender takes this place for its leader: it missed a change; show it the table.
+      if (m.term < table.data.term || m.tv < table.version)
+        this.out.reply(from, { t: 'tableUpdate', tv: this.membership.version, table: table.data });
+      return;
+    }
     // Judge by what this place has decided, committed or not: a sender already declared dead gets no lease.
     const decided = this.membership.committer.decided;
     if (decided.members.find((x) => x.id === m.id)?.state === 'dead' && table.member(m.id)?.state !== 'dead')
@@ -155,63 +232,72 @@ export class Leadership {
       this.out.reply(from, { t: 'tableUpdate', tv: this.membership.version, table: table.data });
       if (sender?.state === 'dead') return;
     }
-    if (this.membership.isLeader()) this.detector.heard(m.id, this.clock.now());
+    const now = this.clock.now();
+    this.detector.heard(m.id, now);
     if (m.lb !== undefined) this.loopBlocks.set(m.id, m.lb);
-    if (m.id === table.leader?.id) this.leaderHeard();
-    const ack: HeartbeatAck = {
-      t: 'hbAck',
-      tv: this.membership.version,
-      term: table.data.term,
-      id: me,
-      ts: m.ts,
-    };
-    this.out.reply(from, ack);
+    // A member's lease never outlasts the leader's: what remains of it, less the drift allowed.
+    const remainingMs = (this.leaderLeaseUntil() - now) * DRIFT_MARGIN;
+    if (remainingMs > 0) {
+      const ack: HeartbeatAck = {
+        t: 'hbAck',
+        tv: this.membership.version,
+        term: table.data.term,
+        id: me,
+        ts: m.ts,
+        lr: Math.min(remainingMs, this.config.failureTimeoutMs),
+      };
+      this.out.reply(from, ack);
+    }
     if (m.tv > this.membership.version) this.membership.learnNewerTable();
   }
 
-  /** Holder: the grantor answered; the lease runs from when the heartbeat was sent. */
+  /** An answer to a heartbeat: a voter's to this leader, or the leader's to this member. */
   handleHeartbeatAck(from: ReplyTo, m: HeartbeatAck): void {
     const table = this.membership.table;
     if (table === null) return;
-    const leads = this.membership.isLeader();
-    // The leader decides tables; only the deputy's tableAck commits one, never a peer's newer version.
-    if (!leads && (m.term > table.data.term || m.tv > table.version)) {
+    if (this.membership.isLeader()) {
+      const committer = this.membership.committer;
+      if (m.term === committer.decided.term) {
+        this.leaderLease.acknowledged(m.id, m.ts);
+        this.detector.heard(m.id, this.clock.now());
+      }
+      return;
+    }
+    if (m.term > table.data.term || m.tv > table.version) {
       this.out.reply(from, { t: 'tableGet', tv: this.membership.version });
       return;
     }
-    const committer = this.membership.committer;
-    if (m.term !== table.data.term && m.term !== committer.draft?.term) return;
-    const grantor = leads ? deputyOf(committer.decided)?.id : table.leader?.id;
-    if (m.id !== grantor) return;
-    this.lease.renewFrom(m.ts);
-    if (!leads) this.leaderHeard();
+    if (m.term !== table.data.term || m.id !== table.leader?.id || m.lr === undefined) return;
+    this.lease.renewFrom(m.ts, m.lr);
+    this.leaderHeard();
   }
 
-  /** The leader (or, for the leader, its deputy) showed a sign of life. */
+  /** The leader showed a sign of life. */
   leaderHeard(): void {
     this.lastLeaderContact = this.clock.now();
-    this.suspectLeaderSince = null;
-    this.peersAgreeing.clear();
   }
 
-  /** A member showed its table: adopt it if newer; otherwise it agrees with this place's view. */
+  /** A new leader or term: the watch starts afresh, and any takeover this place had under way is moot. */
+  leaderChanged(): void {
+    this.leaderHeard();
+    this.campaign = null;
+    if (!this.membership.isLeader()) this.leaderLease.reset();
+  }
+
+  /** A member showed its table: adopt it if newer. An answer also ends a re-check of this place's view. */
   handleTableReply(msg: TableReply): void {
     const before = this.membership.table?.data;
-    // A leader's own term has no tables but those it decided: one shown back (its deputy holds the
-    // pending one) becomes current only through the commit, which also tells the places it concerns.
-    // It still shows that the peer is alive and follows this leader.
+    // A leader's own term has no tables but those it decided: one shown back becomes current only
+    // through the commit, which also tells the places it concerns.
     const own =
       before !== undefined &&
       this.membership.isLeader() &&
       leaderOf(msg.table)?.id === this.membership.id &&
       msg.table.term === before.term;
     if (!own) this.membership.adopt(msg.table);
-    const reference = own ? this.membership.committer.decided : before;
-    if (msg.id === null || reference === undefined || isNewer(msg.table, reference)) return;
-    // An answer is a sign of life too (a member following an older leader heartbeats that one).
+    if (msg.id === null || before === undefined) return;
     if (this.membership.isLeader()) this.detector.heard(msg.id, this.clock.now());
     this.verifying = false;
-    if (this.suspectLeaderSince !== null) this.peersAgreeing.set(msg.id, this.clock.now());
   }
 
   /** Another place says the store is invalid: believed unless it speaks from an older view. */
@@ -225,54 +311,131 @@ export class Leadership {
   }
 
   /**
-   * Non-leaders watch the leader. The deputy takes over after a failure timeout of silence; the others
-   * ask the deputy for news, and if the deputy is silent too, leader and deputy are lost together.
+   * Non-leaders watch the leader. After a failure timeout of silence they ask everyone for news (a
+   * newer table shows them what they missed). A voter takes over by a vote: the deputy after one
+   * failure timeout, the next voter after two, and so on.
    */
   private watchLeader(now: number): void {
     const table = this.membership.table!;
     const silentMs = now - this.lastLeaderContact;
+    const c = this.campaign;
+    // A vote that does not succeed within two heartbeats is tried again (a voter that refused may
+    // have heard the leader a little later than this place did).
+    if (c !== null && now - c.startedAt > 2 * heartbeatMs(this.config)) this.campaign = null;
     if (silentMs <= this.config.failureTimeoutMs) return;
-    if (this.suspectLeaderSince === null) {
-      this.suspectLeaderSince = now;
-      this.peersAgreeing.clear();
-    }
-    const leader = table.leader!;
-    const others = this.membership.otherLiveMembers().filter((m) => m.id !== leader.id);
-    // Ask everyone: a member with a newer table shows this place what it missed (maybe its own death).
     if (this.membership.fetchDue(now)) this.membership.askEveryone();
-    const deputy = table.deputy;
-    if (deputy?.id === this.membership.id) {
-      // Take over only once another member confirmed this view, unless there is nobody else to ask.
-      if (others.length === 0 || this.agreedLately(now) !== null) this.takeOver(leader.id);
+    const rank = votersOf(table.data).findIndex((v) => v.id === this.membership.id);
+    if (rank < 1 || this.campaign !== null || silentMs <= rank * this.config.failureTimeoutMs) return;
+    if (!this.voter.mayGrant(this.voter.term + 1, this.membership.id!, now, this.config.failureTimeoutMs))
+      return;
+    this.startCampaign(now);
+  }
+
+  /** Asks the voters whether they would grant the next term (a pre-vote); the real vote follows. */
+  private startCampaign(now: number, pre = true): void {
+    const me = this.membership.id!;
+    const term = Math.max(this.voter.term, this.membership.table!.data.term) + 1;
+    if (!pre) this.voter.grant(term, me);
+    const own = this.membership.newestStored()!;
+    this.campaign = {
+      pre,
+      term,
+      startedAt: now,
+      granted: new Set([me]),
+      asked: new Set([me]),
+      tables: [own],
+    };
+    this.askVoters(this.campaign);
+    this.checkCampaign();
+  }
+
+  private askVoters(c: Campaign): void {
+    for (const t of c.tables) {
+      for (const v of votersOf(t)) {
+        if (c.asked.has(v.id)) continue;
+        c.asked.add(v.id);
+        const vote: VoteRequest = {
+          t: 'vote',
+          tv: this.membership.version,
+          term: c.term,
+          id: this.membership.id!,
+        };
+        if (c.pre) vote.pre = true;
+        this.out.send(v.address, vote);
+      }
+    }
+  }
+
+  /** Voter: grants a term to a candidate if it has heard no leader for a failure timeout (Voter.ts). */
+  handleVote(from: ReplyTo, m: VoteRequest): void {
+    const me = this.membership.id;
+    const stored = this.membership.newestStored();
+    if (me === null || stored === null) return;
+    const now = this.clock.now();
+    // A voter ranked before the candidate (not the leader) is alive, and the candidate's table would
+    // mark it dead: it declines, and takes over itself if the leader is silent.
+    const ranks = votersOf(stored).map((v) => v.id);
+    const mine = ranks.indexOf(me);
+    const outranks = mine > 0 && ranks.indexOf(m.id) > mine;
+    // The defect: a voter grants a term while it still hears its leader.
+    const granted =
+      !outranks && this.voter.mayGrant(m.term, m.id, now, this.config.failureTimeoutMs, this.voteWhileLed);
+    if (granted && m.pre !== true) {
+      this.voter.grant(m.term, m.id);
+      if (m.id !== me) this.campaign = null;
+      this.leaderHeard();
+    }
+    const reply: VoteReply = {
+      t: 'voteReply',
+      tv: this.membership.version,
+      term: granted ? m.term : this.voter.term,
+      id: me,
+      granted,
+      table: stored,
+    };
+    if (m.pre === true) reply.pre = true;
+    this.out.reply(from, reply);
+  }
+
+  /** Candidate: a voter answered. */
+  handleVoteReply(m: VoteReply): void {
+    const c = this.campaign;
+    if (c === null || m.term !== c.term || !m.granted || (m.pre === true) !== c.pre) return;
+    c.granted.add(m.id);
+    if (!c.tables.some((t) => t.term === m.table.term && t.version === m.table.version)) {
+      c.tables.push(m.table);
+      this.askVoters(c);
+    }
+    this.checkCampaign();
+  }
+
+  /** Takes over once a majority of the voters of every table the votes showed has granted the term. */
+  private checkCampaign(): void {
+    const c = this.campaign;
+    if (c === null) return;
+    const won = c.tables.every(
+      (t) => votersOf(t).filter((v) => c.granted.has(v.id)).length >= majorityOf(votersOf(t).length),
+    );
+    // The defect: the candidate acts on its own vote alone.
+    if (!won && !this.takeoverWithoutMajority) return;
+    this.campaign = null;
+    if (c.pre) {
+      this.startCampaign(this.clock.now(), false);
       return;
     }
-    if (deputy === undefined) return;
-    // A deputy that answered lately is alive and will take over; one that answered and then died is not.
-    if (this.agreedLately(now, deputy.id) !== null) return;
-    // Silence from everyone says more about this place (cut off, its output stalled) than about the
-    // store: judge the store lost only once some other member has answered.
-    const othersBesideDeputy = others.filter((m: Member) => m.id !== deputy.id).length;
-    if (othersBesideDeputy > 0 && this.agreedLately(now) === null) return;
-    if (now - this.suspectLeaderSince > this.config.failureTimeoutMs * 2) {
-      this.becomeInvalid(`leader ${leader.id} and deputy ${deputy.id} were lost together`);
-    }
-  }
-
-  /** A member (id, or any) that showed this place's view within the last failure timeout, or null. */
-  private agreedLately(now: number, id?: number): number | null {
-    for (const [member, at] of this.peersAgreeing) {
-      if ((id === undefined || member === id) && now - at <= this.config.failureTimeoutMs) return member;
-    }
-    return null;
-  }
-
-  /** The deputy becomes leader: a new term, the old leader marked dead, repairs planned, a new deputy told. */
-  private takeOver(oldLeader: number): void {
+    let base = c.tables[0]!;
+    for (const t of c.tables) if (isNewer(t, base)) base = t;
+    const me = this.membership.id!;
+    const voters = votersOf(base);
+    const rank = voters.findIndex((v) => v.id === me);
+    if (rank < 1) return;
+    // Leader = the live member with the minimum id: every voter ranked before this one is marked dead.
+    const before = voters.slice(0, rank).map((v) => v.id);
     const now = this.clock.now();
     this.detector.resetAll(now);
-    this.membership.committer.reset();
+    this.leaderLease.reset();
     this.leaderHeard();
-    this.membership.committer.change((t) => planRepair(markDead(newTerm(t), [oldLeader])));
+    this.membership.committer.startTerm(base, planRepair(markDead(newTerm(base, c.term), before)));
   }
 
   private leaderTick(now: number): void {
@@ -280,17 +443,26 @@ export class Leadership {
     const me = this.membership.id;
     const watched = table.data.members.filter((m) => m.state !== 'dead' && m.id !== me).map((m) => m.id);
     this.detector.watch(watched, now);
-    const suspects = this.detector.suspects(now);
     const committer = this.membership.committer;
-    if (suspects.length > 1 && suspects.length === watched.length) {
-      // Everyone silent at once says more about this place (cut off, its output stalled, deposed
-      // meanwhile) than about the others: writing them all off would leave it leading alone, on a lease
-      // of its own, beside the cluster that went on. Ask around instead; act once someone answers.
+    committer.retry(now, this.config.tableRetryMs);
+    if (this.leaderLeaseUntil() <= now) {
+      // Without a majority behind it, this place decides nothing (it may be the one cut off); it asks
+      // around, and a newer term, if there is one, shows it what happened.
       if (this.membership.fetchDue(now)) this.membership.askEveryone();
-    } else if (suspects.length > 0) committer.change((t) => planRepair(markDead(t, suspects)));
+      return;
+    }
+    this.voter.ackedLeader(now);
+    this.lastLeaderContact = now;
+    const suspects = this.detector.suspects(now);
+    if (suspects.length > 1 && suspects.length === watched.length) {
+      // Everyone silent at once says more about this place than about the others.
+      if (this.membership.fetchDue(now)) this.membership.askEveryone();
+    } else if (suspects.length > 0) {
+      const lost = this.detector.suspects(now, this.config.lostAfterMs);
+      committer.change((t) => planRepair(declareSilent(t, suspects, lost)));
+    }
     // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
     else if (committer.idle) committer.change(planHandovers);
-    committer.retry(now, this.config.tableRetryMs);
   }
 
   /** Marks the store invalid here, for good, and tells every place this one knows. */

@@ -1,3 +1,4 @@
+import type { Voter } from '../leadership/Voter.js';
 import type { Outbox, ReplyTo } from '../Outbox.js';
 import type { Clock, PlaceConfig } from '../PlaceConfig.js';
 import {
@@ -35,6 +36,8 @@ export interface MembershipHooks {
   invalidReason(): string | null;
   /** A message held for a newer table, handed back once one arrived. */
   replay(to: ReplyTo, msg: PlaceMessage): void;
+  /** Why this place cannot answer as a primary now (it holds no lease), or null. */
+  noQuorum(): string | null;
 }
 
 interface Deferred {
@@ -58,7 +61,9 @@ export class Membership {
   private joinAsSpare: boolean;
   private deferred: Deferred[] = [];
   private lastTableFetchAt = Number.NEGATIVE_INFINITY;
-  /** The leader's way of changing the table: through the deputy. */
+  /** As a voter: the newest table a leader pushed here, committed or not (current once committed). */
+  private accepted: TableData | null = null;
+  /** The leader's way of changing the table: through a majority of voters. */
   readonly committer: TableCommitter;
 
   constructor(
@@ -66,6 +71,7 @@ export class Membership {
     private readonly clock: Clock,
     private readonly out: Outbox,
     private readonly hooks: MembershipHooks,
+    private readonly voter: Voter,
   ) {
     this.joinSeeds = config.seeds;
     this.joinAsSpare = config.spare;
@@ -111,7 +117,7 @@ export class Membership {
       pid: this.config.pid,
       state: this.config.spare ? 'spare' : 'active',
     };
-    this.adopt(bootstrapTable(me, this.config.partitionCount, this.config.minPlaces));
+    this.adopt(bootstrapTable(me, this.config.partitionCount, this.config.minPlaces, this.config.voters));
   }
 
   /** Until joined: asks the next seed, once per retry period. */
@@ -197,6 +203,8 @@ export class Membership {
 
     const table = new PartitionTable(data);
     this.current = table;
+    // A committed table of term t: its leader is the one to follow in t.
+    this.voter.follow(data.term, leaderOf(data)?.id);
     if (this.myId === null) {
       const me = table.memberAt(this.config.address);
       if (me !== undefined && me.state !== 'dead' && me.pid === this.config.pid) this.myId = me.id;
@@ -231,6 +239,7 @@ export class Membership {
     this.hooks.replaced();
     this.myId = null;
     this.current = null;
+    this.accepted = null;
     this.committer.reset();
     this.joinAsSpare = true;
     this.joinSeeds = data.members.filter((m) => m.state !== 'dead').map((m) => m.address);
@@ -299,24 +308,58 @@ export class Membership {
     );
   }
 
+  /** The newest table this place has stored: the one it holds, or a newer one pushed to it as a voter. */
+  newestStored(): TableData | null {
+    const current = this.current?.data ?? null;
+    if (this.accepted === null || (current !== null && !isNewer(this.accepted, current))) return current;
+    return this.accepted;
+  }
+
   /**
-   * Deputy: stores a table the leader pushed and acknowledges it. Returns false when the push came
-   * from a deposed or forked leader (shown the newer table instead).
+   * Voter: stores a table a leader pushed, unless it comes from a leader of an older term than this
+   * place follows (shown the newer table instead). Returns this place's id in the table when stored
+   * (to acknowledge with; a place still joining learns it here), else null.
    */
-  handleTablePush(from: ReplyTo, msg: TablePush): boolean {
+  handleTablePush(from: ReplyTo, msg: TablePush): number | null {
+    const t = msg.table;
+    const leader = leaderOf(t)?.id;
     const mine = this.current?.data;
-    if (mine !== undefined) {
-      const sameTerm = msg.table.term === mine.term;
-      const otherLeader = leaderOf(msg.table)?.id !== leaderOf(mine)?.id;
-      const stale =
-        msg.table.term < mine.term || (sameTerm && (otherLeader || msg.table.version < mine.version));
-      if (stale) {
-        this.out.reply(from, { t: 'tableUpdate', tv: this.version, table: mine });
-        return false;
+    if (!this.voter.accepts(t.term) || (mine !== undefined && isNewer(mine, t))) {
+      if (mine !== undefined) this.out.reply(from, { t: 'tableUpdate', tv: this.version, table: mine });
+      return null;
+    }
+    // A voter stores even a table that declares it dead (a takeover's first table marks the old
+    // leader dead, and may need its vote): once committed, it makes this place rejoin as a spare.
+    const me = new PartitionTable(t).memberAt(this.config.address);
+    if (me === undefined || me.pid !== this.config.pid) return null;
+    if (this.myId !== null && me.id !== this.myId) return null;
+    this.voter.follow(t.term, leader);
+    if (this.accepted === null || isNewer(t, this.accepted)) this.accepted = t;
+    return me.id;
+  }
+
+  /**
+   * Voter: the leader says its committed table is (term, version). The table stored here under that
+   * name becomes current; if this place has none, it fetches the leader's.
+   */
+  committedAt(from: ReplyTo, term: number, version: number): void {
+    const a = this.accepted;
+    if (a !== null && a.term === term && a.version === version) {
+      this.adopt(a);
+      return;
+    }
+    const mine = this.current?.data;
+    const named = { term, version };
+    if (
+      mine === undefined ||
+      named.term > mine.term ||
+      (named.term === mine.term && version > mine.version)
+    ) {
+      if (this.fetchDue(this.clock.now())) {
+        this.lastTableFetchAt = this.clock.now();
+        this.out.reply(from, { t: 'tableGet', tv: this.version });
       }
     }
-    this.adopt(msg.table);
-    return true;
   }
 
   /** Answers a table request with this place's table. */
@@ -328,9 +371,14 @@ export class Membership {
     }
     const asked = msg.term === undefined ? null : { term: msg.term, version: msg.tv };
     const share = this.tableToShare();
+    const nq = this.hooks.noQuorum();
     if (asked !== null && share === current.data && !isNewer(current.data, { ...current.data, ...asked }))
-      this.out.reply(from, { t: 'tableSame', tv: this.version });
-    else this.out.reply(from, { t: 'table', tv: this.version, id: this.myId, table: share });
+      this.out.reply(
+        from,
+        nq === null ? { t: 'tableSame', tv: this.version } : { t: 'tableSame', tv: this.version, nq },
+      );
+    else if (nq === null) this.out.reply(from, { t: 'table', tv: this.version, id: this.myId, table: share });
+    else this.out.reply(from, { t: 'table', tv: this.version, id: this.myId, table: share, nq });
   }
 
   /** True when this place is the leader; otherwise answers with a redirect to the leader (or why not). */

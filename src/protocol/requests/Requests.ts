@@ -75,9 +75,14 @@ export class Requests {
       return;
     }
     if (!this.leadership.hasLease) {
-      // Cut off from the leader, this place may already have been replaced: it must not answer.
+      // Cut off from a leader that a majority backs, this place may already have been replaced.
       const me = this.membership.id;
-      this.replyError(from, m, 'unavailable', `place ${me} holds no lease from the leader right now`);
+      this.replyError(
+        from,
+        m,
+        'unavailable',
+        `no quorum: place ${me} holds no lease from a leader backed by a majority of voters right now`,
+      );
       return;
     }
     const copy = this.copies.state(p);

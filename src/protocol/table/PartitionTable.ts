@@ -31,6 +31,8 @@ export interface TableData {
   /** False until minPlaces active places have joined and partitions are assigned. */
   formed: boolean;
   minPlaces: number;
+  /** How many places vote on the control plane: the first this many live members by id (votersOf). */
+  voters: number;
   valid: boolean;
   invalidReason: string | null;
   /** Sorted by id; ids grow as places join, so the minimum live id is the oldest place. */
@@ -39,7 +41,12 @@ export interface TableData {
 }
 
 /** Returns the table of a cluster of one bootstrapping place. */
-export function bootstrapTable(first: Member, partitionCount: number, minPlaces: number): TableData {
+export function bootstrapTable(
+  first: Member,
+  partitionCount: number,
+  minPlaces: number,
+  voters: number,
+): TableData {
   const partitions: PartitionAssignment[] = [];
   for (let i = 0; i < partitionCount; i++) {
     partitions.push({ primary: null, backup: null, target: null, epoch: 0, state: 'lost' });
@@ -49,6 +56,7 @@ export function bootstrapTable(first: Member, partitionCount: number, minPlaces:
     term: 1,
     formed: false,
     minPlaces,
+    voters,
     valid: true,
     invalidReason: null,
     members: [first],
@@ -167,6 +175,24 @@ export function isNewer(a: TableData, b: TableData): boolean {
 export function leaderOf(table: TableData): Member | undefined {
   for (const m of table.members) if (m.state !== 'dead') return m;
   return undefined;
+}
+
+/**
+ * The voters of a table: its first `voters` live members by id, the leader first and the deputy
+ * second. Table changes, leadership and the leader's lease need a majority of them (docs/control-plane.md).
+ */
+export function votersOf(table: TableData): Member[] {
+  const out: Member[] = [];
+  for (const m of table.members) {
+    if (out.length >= table.voters) break;
+    if (m.state !== 'dead') out.push(m);
+  }
+  return out;
+}
+
+/** How many of n voters make a majority. */
+export function majorityOf(n: number): number {
+  return Math.floor(n / 2) + 1;
 }
 
 /** Returns the deputy: the next live member by id after the leader (so it is also the next leader). */

@@ -49,9 +49,59 @@ export function markDead(t: TableData, dead: readonly number[]): TableData {
   return next;
 }
 
-/** Starts a new leadership term: the deputy taking over bumps it so the old leader's tables lose. */
-export function newTerm(t: TableData): TableData {
-  return { ...nextVersion(t), term: t.term + 1 };
+/** Starts a new leadership term (won by votes): the old leader's tables lose to it. */
+export function newTerm(t: TableData, term: number): TableData {
+  return { ...nextVersion(t), term };
+}
+
+/**
+ * The leader's answer to places silent past the failure timeout. Each is marked dead (markDead),
+ * unless that would leave a partition with no copy: a place holding a last copy may be cut off rather
+ * than dead, so it stays a member, loses only the roles another live place can take (its primaries
+ * go to their backups, epoch up; its backups and copy targets are dropped), and its last copies wait
+ * for it. Places in `lost` (silent much longer) are marked dead whatever they hold: a partition with
+ * no copy left makes the store invalid. Returns the same table when there is nothing to do.
+ */
+export function declareSilent(t: TableData, silent: readonly number[], lost: readonly number[]): TableData {
+  const alive = new Set(t.members.filter((m) => m.state !== 'dead').map((m) => m.id));
+  const suspect = new Set(silent.filter((id) => alive.has(id)));
+  if (suspect.size === 0) return t;
+  const forced = new Set(lost);
+  const held = new Set<number>();
+  for (const a of t.partitions) {
+    if (a.primary === null) continue;
+    const partner = a.backup;
+    const primaryGone = suspect.has(a.primary) && !forced.has(a.primary);
+    if (primaryGone && (partner === null || (suspect.has(partner) && !forced.has(partner)))) {
+      held.add(a.primary);
+      if (partner !== null) held.add(partner);
+    }
+  }
+  const dead = [...suspect].filter((id) => !held.has(id) || forced.has(id));
+  let next = dead.length > 0 ? markDead(t, dead) : t;
+  if (held.size === 0) return next;
+  let changed = false;
+  const out = nextVersion(next);
+  for (const a of out.partitions) {
+    if (a.target !== null && held.has(a.target)) {
+      a.target = null;
+      changed = true;
+    }
+    if (a.primary === null) continue;
+    if (held.has(a.primary) && a.backup !== null && !held.has(a.backup)) {
+      a.primary = a.backup;
+      a.backup = null;
+      a.target = null;
+      a.epoch++;
+      changed = true;
+    } else if (a.backup !== null && held.has(a.backup) && !held.has(a.primary)) {
+      a.backup = null;
+      changed = true;
+    }
+    a.state = stateOf(a);
+  }
+  if (changed) next = out;
+  return next;
 }
 
 /**

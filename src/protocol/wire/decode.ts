@@ -67,6 +67,9 @@ export function isTableData(v: unknown): v is TableData {
     nat(v.term) &&
     typeof v.formed === 'boolean' &&
     nat(v.minPlaces) &&
+    typeof v.voters === 'number' &&
+    Number.isSafeInteger(v.voters) &&
+    v.voters >= 1 &&
     typeof v.valid === 'boolean' &&
     nullable(str)(v.invalidReason) &&
     Array.isArray(v.members) &&
@@ -170,9 +173,16 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
     ['term', nat, 'a term'],
     ['id', nat, 'a place id'],
     ['ts', num, 'a time'],
+    ['lead', optional((v) => typeof v === 'boolean'), 'a boolean'],
     ['lb', optional(num), 'a duration'],
   ],
-  hbAck: [TV, ['term', nat, 'a term'], ['id', nat, 'a place id'], ['ts', num, 'a time']],
+  hbAck: [
+    TV,
+    ['term', nat, 'a term'],
+    ['id', nat, 'a place id'],
+    ['ts', num, 'a time'],
+    ['lr', optional(num), 'a duration'],
+  ],
   join: [
     TV,
     ['address', str, 'an address'],
@@ -182,10 +192,29 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
   ],
   joined: [TV, ['id', nat, 'a place id'], ['table', table, 'a partition table']],
   tablePush: [TV, ['table', table, 'a partition table']],
-  tableAck: [TV, ['term', optional(nat), 'a term']],
+  tableAck: [TV, ['term', nat, 'a term'], ['id', nat, 'a place id']],
+  vote: [
+    TV,
+    ['term', nat, 'a term'],
+    ['id', nat, 'a place id'],
+    ['pre', optional((v) => typeof v === 'boolean'), 'a boolean'],
+  ],
+  voteReply: [
+    TV,
+    ['term', nat, 'a term'],
+    ['id', nat, 'a place id'],
+    ['granted', (v) => typeof v === 'boolean', 'a boolean'],
+    ['pre', optional((v) => typeof v === 'boolean'), 'a boolean'],
+    ['table', table, 'a partition table'],
+  ],
   tableUpdate: [TV, ['table', table, 'a partition table']],
   tableGet: [TV, ['term', optional(nat), 'a term']],
-  table: [TV, ['id', nullable(nat), 'a place id or null'], ['table', table, 'a partition table']],
+  table: [
+    TV,
+    ['id', nullable(nat), 'a place id or null'],
+    ['table', table, 'a partition table'],
+    ['nq', optional(str), 'a string'],
+  ],
   invalid: [TV, ['term', nat, 'a term'], ['reason', str, 'a string']],
   status: [TV, ['id', optional(int), 'a request id']],
   err: [

@@ -150,18 +150,49 @@ export interface JoinAccepted {
   table: TableData;
 }
 
-/** Leader to deputy: a table to store before the leader acts on it. */
+/** Leader to each voter: a table to store; the leader acts on it once a majority of voters stored it. */
 export interface TablePush {
   t: 'tablePush';
   tv: number;
   table: TableData;
 }
 
-/** Deputy to leader: the pushed table of version `tv` is stored. */
+/** Voter to leader: the pushed table of version `tv` and term `term` is stored. */
 export interface TableAck {
   t: 'tableAck';
   tv: number;
-  term?: number;
+  term: number;
+  /** The voter's id. */
+  id: number;
+}
+
+/**
+ * A candidate asks a voter for term `term` (phase 1 of Paxos): granted, the voter acknowledges no
+ * leader of an older term from then on, and shows the newest table it has stored.
+ */
+export interface VoteRequest {
+  t: 'vote';
+  tv: number;
+  term: number;
+  /** The candidate's id. */
+  id: number;
+  /** A pre-vote: "would you grant it?", which changes nothing at the voter (Raft's PreVote). */
+  pre?: boolean;
+}
+
+/** A voter's answer to a VoteRequest. */
+export interface VoteReply {
+  t: 'voteReply';
+  tv: number;
+  /** The term asked for when granted, else the highest term the voter has promised. */
+  term: number;
+  /** The voter's id. */
+  id: number;
+  granted: boolean;
+  /** Answers a pre-vote. */
+  pre?: boolean;
+  /** The newest table the voter has stored (committed or only accepted). */
+  table: TableData;
 }
 
 /** A table a place should adopt if it is newer than its own. */
@@ -186,6 +217,8 @@ export interface TableGet {
 export interface TableSame {
   t: 'tableSame';
   tv: number;
+  /** Set when the receiver holds no lease: why it cannot answer as a primary ("no quorum"). */
+  nq?: string;
 }
 
 /** The receiver's table, with its id. */
@@ -195,9 +228,14 @@ export interface TableReply {
   /** The answering place's id (null while it is joining). */
   id: number | null;
   table: TableData;
+  /** Set when the answering place holds no lease: why it cannot answer as a primary ("no quorum"). */
+  nq?: string;
 }
 
-/** Sign of life, sent every heartbeat interval to the leader (the leader sends one to its deputy). */
+/**
+ * Sign of life, sent every heartbeat interval: every member to the leader, and the leader to every
+ * other voter (`lead`), whose answers make its lease. The leader's `tv` and `term` name its committed table.
+ */
 export interface Heartbeat {
   t: 'hb';
   tv: number;
@@ -205,17 +243,25 @@ export interface Heartbeat {
   id: number;
   /** Sender's clock when sent; echoed back, it dates the lease the answer grants. */
   ts: number;
+  /** Set when the leader sends it to a voter. */
+  lead?: boolean;
   /** The sender's longest event-loop block lately, in ms (for status). */
   lb?: number;
 }
 
-/** Answer to a heartbeat: renews the sender's lease from `ts`, if it comes from the right place and term. */
+/**
+ * Answer to a heartbeat. From the leader to a member: renews the member's lease from `ts`, for `lr`
+ * ms at most (what remains of the leader's own lease). From a voter to the leader: a promise to
+ * vote for no other leader for a failure timeout.
+ */
 export interface HeartbeatAck {
   t: 'hbAck';
   tv: number;
   term: number;
   id: number;
   ts: number;
+  /** Leader to member: the longest the member's lease may run from `ts`, in ms. */
+  lr?: number;
 }
 
 /** One chunk of a whole-partition copy, from the partition's primary to the copy's target. */
@@ -311,6 +357,8 @@ export type PlaceMessage =
   | TableUpdate
   | TableGet
   | TableReply
+  | VoteRequest
+  | VoteReply
   | InvalidNotice
   | StatusGet
   | ErrorReply;
@@ -328,6 +376,8 @@ const CONTROL: ReadonlySet<string> = new Set<PlaceOutMessage['t']>([
   'hbAck',
   'tablePush',
   'tableAck',
+  'vote',
+  'voteReply',
   'tableUpdate',
   'tableGet',
   'table',
