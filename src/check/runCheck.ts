@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { connect } from '../client/connect.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import { LocalCluster } from '../cluster/LocalCluster.js';
+import { NetnsHosts } from '../cluster/NetnsHosts.js';
 import { seededRandom } from '../util/random.js';
 import { HistoryRecorder, type Operation, pairOperations } from './history.js';
 import {
@@ -12,7 +13,7 @@ import {
   type LostWrite,
   type Verdict,
 } from './linearizability.js';
-import { type FaultKind, Nemesis, sleep } from './Nemesis.js';
+import { type FaultKind, isPartition, Nemesis, sleep } from './Nemesis.js';
 import { renderReport } from './report.js';
 import { Workload } from './Workload.js';
 
@@ -51,6 +52,8 @@ export interface CheckSummary {
   linearizable: Verdict;
   lostWrites: number;
   maxUnavailableMs: number;
+  /** Per partition fault, in order: the majority side's longest stretch without a completed write (ms). */
+  majorityUnavailableMs: number[];
   history: string;
   report: string;
 }
@@ -89,15 +92,31 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
   const recorder = new HistoryRecorder();
   const durationNs = o.durationS * 1e9;
   const expectedPlaces = o.places + o.spares;
-  progress(`check: starting ${o.places} places + ${o.spares} spares on 127.0.0.1:${o.port}..`);
-  const cluster = await LocalCluster.start({
-    places: o.places,
-    spares: o.spares,
-    port: o.port,
-    respawn: true,
-    placeArgs: o.placeArgs,
-    cliPath: o.cliPath,
-  });
+  // Partition faults cut links between hosts: every place gets a network namespace of its own.
+  let hosts: NetnsHosts | undefined;
+  if (o.nemesis.some(isPartition)) {
+    const why = NetnsHosts.unavailable();
+    if (why !== null) throw new Error(`partition faults need places on namespaced hosts: ${why}`);
+    hosts = await NetnsHosts.create(expectedPlaces, `c${process.pid % 10_000}`);
+    progress(
+      `check: ${expectedPlaces} hosts in network namespaces ${hosts.hosts[0]!.ns}.., ${hosts.hosts[0]!.ip} upward`,
+    );
+  } else progress(`check: starting ${o.places} places + ${o.spares} spares on 127.0.0.1:${o.port}..`);
+  let cluster: LocalCluster;
+  try {
+    cluster = await LocalCluster.start({
+      places: o.places,
+      spares: o.spares,
+      port: o.port,
+      respawn: true,
+      placeArgs: o.placeArgs,
+      cliPath: o.cliPath,
+      netns: hosts,
+    });
+  } catch (err) {
+    await hosts?.destroy();
+    throw err;
+  }
   const clients: StoreClient[] = [];
   const faultErrors: string[] = [];
   let final: Record<string, unknown> = {};
@@ -112,7 +131,7 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
     },
     recorder,
   );
-  const nemesis = new Nemesis(cluster, o.nemesis, random, () => recorder.now(), expectedPlaces);
+  const nemesis = new Nemesis(cluster, o.nemesis, random, () => recorder.now(), expectedPlaces, hosts);
   try {
     for (let i = 0; i < o.clients; i++)
       clients.push(await connect({ seeds: cluster.seeds, timeoutMs: o.opTimeoutMs }));
@@ -132,7 +151,9 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
         try {
           const f = await nemesis.injectOne(30_000);
           progress(
-            `check: ${f.kind} of place ${f.placeId} repaired after ${((f.endNs - f.startNs) / 1e6).toFixed(0)} ms`,
+            f.cut === undefined
+              ? `check: ${f.kind} of place ${f.placeId} repaired after ${((f.endNs - f.startNs) / 1e6).toFixed(0)} ms`
+              : `check: ${f.kind} ${f.cut} for ${((f.healNs! - f.startNs) / 1e6).toFixed(0)} ms; majority side unavailable ${f.majorityUnavailableMs ?? '?'} ms; repaired ${((f.endNs - f.healNs!) / 1e6).toFixed(0)} ms after the heal`,
           );
         } catch (err) {
           faultErrors.push((err as Error).message);
@@ -151,6 +172,8 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
     workload.stop();
     for (const c of clients) await c.close();
     await cluster.stop();
+    await hosts?.healAll().catch(() => {});
+    await hosts?.destroy();
   }
   mkdirSync(dirname(o.historyFile), { recursive: true });
   writeFileSync(o.historyFile, recorder.toJsonLines(final));
@@ -169,6 +192,9 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
     linearizable: check.verdict,
     lostWrites: lost.length,
     maxUnavailableMs: maxUnavailableMs(operations, durationNs),
+    majorityUnavailableMs: nemesis.faults.flatMap((f) =>
+      f.majorityUnavailableMs === undefined ? [] : [f.majorityUnavailableMs],
+    ),
     history: o.historyFile,
     report,
   };

@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FAULT_KINDS, type FaultKind } from '../check/Nemesis.js';
 import { runCheck } from '../check/runCheck.js';
+import { NetnsHosts } from '../cluster/NetnsHosts.js';
 import { CliError, EXIT } from './options.js';
 
 /** Flags of `placestore check`. */
@@ -29,6 +30,13 @@ export async function runCheckCommand(flags: CheckFlags): Promise<void> {
       throw new CliError(EXIT.usage, `--nemesis: unknown fault '${k}' (known: ${FAULT_KINDS.join(', ')})`);
     }
   }
+  const cuts = flags.nemesis.filter((k) => k.startsWith('partition-'));
+  const why = cuts.length > 0 ? NetnsHosts.unavailable() : null;
+  if (why !== null)
+    throw new CliError(
+      EXIT.usage,
+      `--nemesis ${cuts.join(',')}: places must run on namespaced hosts, but ${why}`,
+    );
   const seed = flags.seed ?? Math.floor(Math.random() * 1_000_000);
   const history = flags.history ?? join(tmpdir(), `placestore-check-${Date.now()}`, 'history.jsonl');
   const progress = (line: string) => process.stderr.write(line + '\n');

@@ -235,10 +235,12 @@ function buildProgram(): Command {
     .option('--spares <n>', 'spare places (killed places are respawned as spares)', intOption(0, 16), 1)
     .option('--clients <n>', 'concurrent clients', intOption(1, 256), 5)
     .option('--keys <n>', 'keys the workload uses', intOption(1, 1000), 5)
-    .option('--nemesis <list>', `faults to inject, one at a time: ${FAULT_KINDS.join(',')}`, nameListOption, [
-      'kill',
-      'pause',
-    ])
+    .option(
+      '--nemesis <list>',
+      `faults to inject, one at a time: ${FAULT_KINDS.join(',')} (partition-* put every place in a network namespace of its own and cut links with nftables: root only)`,
+      nameListOption,
+      ['kill', 'pause'],
+    )
     .option('--interval <s>', 'seconds between one repair and the next fault', numberOption(0, 3600), 5)
     .option('--seed <n>', 'seed of the workload and fault schedule (default: random, printed)', intOption(0))
     .option('--history <file>', 'where to write the history (report.html goes next to it)')

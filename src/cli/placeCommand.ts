@@ -77,6 +77,8 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
   };
   const transport = new TcpTransport({
     maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
+    // A cut link is noticed, and closed, within a failure timeout (what it held is sent again).
+    keepaliveMs: flags.failureTimeoutMs,
     log: (level, msg) => log[level](msg),
   });
   const loop = loopBlockMonitor();

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '../client/connect.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import type { ClusterStatus } from '../protocol/wire/messages.js';
+import type { NetnsHosts } from './NetnsHosts.js';
 
 /** Options of a local cluster of place processes. */
 export interface LocalClusterOptions {
@@ -30,6 +31,11 @@ export interface LocalClusterOptions {
   cliPath?: string;
   /** Flags for node itself in every place process (e.g. ['--max-old-space-size=8192']). */
   nodeArgs?: string[];
+  /**
+   * Hosts in network namespaces: place i (and whatever replaces it) runs in host i, at the host's
+   * address and `port`, instead of at host:port+i. Needs one host per place and spare.
+   */
+  netns?: NetnsHosts;
 }
 
 /** One place process of a local cluster. */
@@ -43,9 +49,10 @@ export interface LocalPlace {
 }
 
 const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-type Resolved = Required<Omit<LocalClusterOptions, 'zones' | 'onEvent'>> & {
+type Resolved = Required<Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns'>> & {
   zones: string[];
   onEvent?: (line: string) => void;
+  netns?: NetnsHosts;
 };
 
 /** A cluster of place processes on this machine, for development, tests and benchmarks. */
@@ -73,6 +80,7 @@ export class LocalCluster {
       onEvent: options.onEvent,
       cliPath: options.cliPath ?? CLI_PATH,
       nodeArgs: options.nodeArgs ?? [],
+      netns: options.netns,
     });
     try {
       await cluster.spawnAll();
@@ -112,8 +120,11 @@ export class LocalCluster {
     const { places, spares, host, port, zones } = this.options;
     if (places < 1) throw new Error(`--places must be at least 1, got ${places}`);
     const total = places + spares;
+    const netns = this.options.netns;
+    if (netns !== undefined && netns.hosts.length < total)
+      throw new Error(`${total} places need ${total} hosts, got ${netns.hosts.length}`);
     for (let i = 0; i < total; i++) {
-      const address = `${host}:${port + i}`;
+      const address = netns === undefined ? `${host}:${port + i}` : `${netns.hosts[i]!.ip}:${port}`;
       const args = ['place', '--listen', address, '--exit-with-stdin'];
       if (i === 0) args.push('--min-places', String(places));
       else args.push('--join', this.places.map((p) => p.address).join(','));
@@ -128,9 +139,15 @@ export class LocalCluster {
   private spawnPlace(address: string, args: string[], spare: boolean, index: number): void {
     const logFile = join(this.logDir, `place-${address.replace(/[:[\]]/g, '_')}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [...this.options.nodeArgs, this.options.cliPath, ...args], {
-      stdio: ['pipe', fd, fd],
-    });
+    const argv = [...this.options.nodeArgs, this.options.cliPath, ...args];
+    // In a namespaced host, `ip netns exec` runs node in the namespace (it execs: the pid is node's).
+    const netns = this.options.netns;
+    const child =
+      netns === undefined
+        ? spawn(process.execPath, argv, { stdio: ['pipe', fd, fd] })
+        : spawn(netns.exec(index)[0]!, [...netns.exec(index).slice(1), process.execPath, ...argv], {
+            stdio: ['pipe', fd, fd],
+          });
     closeSync(fd);
     const place: LocalPlace = { address, child, logFile, spare, exit: null };
     child.on('exit', (code, signal) => {

@@ -1,4 +1,4 @@
-import { type PartitionTable, roleCounts } from './table/PartitionTable.js';
+import { type PartitionTable, roleCounts, votersOf } from './table/PartitionTable.js';
 import type { ClusterStatus } from './wire/messages.js';
 
 /** The cluster as a table shows it, in the shape of `status --json` (docs/contract.md). */
@@ -16,6 +16,8 @@ export function clusterStatus(
     valid: invalidReason === null,
     invalidReason,
     tableVersion: data.version,
+    term: data.term,
+    voters: votersOf(data).map((m) => m.id),
     leader: leader?.id ?? null,
     deputy: deputy?.id ?? null,
     failureTimeoutMs,

@@ -171,19 +171,28 @@ export class Simulator {
     return best;
   }
 
-  /** True when a majority of the voters of the newest table any place committed has crashed. */
+  /**
+   * True when a majority of the voters of the newest table any place committed, or of the newest one
+   * any place stored (a takeover's table, which may bring crashed places in as voters), has crashed.
+   */
   private quorumLost(): boolean {
-    let newest: TableData | null = null;
+    let committed: TableData | null = null;
+    let stored: TableData | null = null;
     for (const p of this.places) {
       const t = p.node.place.tableData;
-      if (t !== null && (newest === null || isNewer(t, newest))) newest = t;
+      const st = p.node.place.storedTable;
+      if (t !== null && (committed === null || isNewer(t, committed))) committed = t;
+      if (st !== null && (stored === null || isNewer(st, stored))) stored = st;
     }
-    if (newest === null) return false;
-    const voters = votersOf(newest);
-    const up = voters.filter((v) =>
-      this.places.some((p) => !p.crashed && p.node.place.id === v.id && p.address === v.address),
-    ).length;
-    return up < majorityOf(voters.length);
+    const lost = (t: TableData | null) => {
+      if (t === null) return false;
+      const voters = votersOf(t);
+      const up = voters.filter((v) =>
+        this.places.some((p) => !p.crashed && p.node.place.id === v.id && p.address === v.address),
+      ).length;
+      return up < majorityOf(voters.length);
+    };
+    return lost(committed) || lost(stored);
   }
 
   /** Repaired in truth, not only as the leader sees it: every crashed place is known dead, every partition ok. */
@@ -482,30 +491,60 @@ export class Simulator {
       a = shuffled.slice(0, size);
       b = shuffled.slice(size);
     } else {
-      const leader = byId(voters[0]?.id);
-      const deputy = byId(voters[1]?.id);
-      if (leader === undefined || deputy === undefined) return;
-      kind = 'link';
-      a = [leader];
-      b = [deputy];
+      // One link: leader and deputy, or a primary and its backup; both ways, one way, or flapping.
+      const which = this.random();
+      const withBackup = t.partitions.filter((x) => x.primary !== null && x.backup !== null);
+      const pair =
+        which < 0.5 || withBackup.length === 0
+          ? [byId(voters[0]?.id), byId(voters[1]?.id)]
+          : (() => {
+              const x = withBackup[Math.floor(this.random() * withBackup.length)]!;
+              return [byId(x.primary!), byId(x.backup!)];
+            })();
+      if (pair[0] === undefined || pair[1] === undefined) return;
+      const shape = this.random();
+      kind = shape < 0.4 ? 'link' : shape < 0.8 ? 'oneway' : 'flap';
+      a = [pair[0]];
+      b = [pair[1]];
     }
     const ms = TIMEOUT_MS * (1.5 + this.random() * 3);
-    for (const x of a)
-      for (const y of b) {
-        this.net.cut(x.address, y.address);
-        this.net.cut(y.address, x.address);
+    const cutAll = () => {
+      for (const x of a)
+        for (const y of b) {
+          this.net.cut(x.address, y.address);
+          if (kind !== 'oneway') this.net.cut(y.address, x.address);
+        }
+    };
+    const healAll = () => {
+      for (const x of a)
+        for (const y of b) {
+          this.net.heal(x.address, y.address);
+          this.net.heal(y.address, x.address);
+        }
+    };
+    cutAll();
+    if (kind === 'flap') {
+      // Cut and healed every few hundred ms until the end.
+      let cut = true;
+      for (let at = 300 + this.random() * 400; at < ms - 200; at += 300 + this.random() * 400) {
+        cut = !cut;
+        const now = cut;
+        this.net.scheduler.after(at, () => (now ? cutAll() : healAll()));
       }
+    }
     const start = this.net.now;
     this.partitionEndMs = start + ms;
     for (const x of [...a, ...b]) this.faultAt.set(x.address, this.partitionEndMs);
     this.faults++;
     const names = (g: SimPlace[]) => g.map((p) => p.node.place.id).join(',');
-    this.log(`PARTITION ${kind} {${names(a)}} | {${names(b)}} for ${ms.toFixed(0)} ms`);
+    this.log(
+      `PARTITION ${kind} {${names(a)}} ${kind === 'oneway' ? '->' : '|'} {${names(b)}} for ${ms.toFixed(0)} ms`,
+    );
     // The side with a majority of the voters (everyone, when only one link is cut).
     const voterIds = new Set(voters.map((v) => v.id));
     const count = (g: SimPlace[]) => g.filter((p) => voterIds.has(p.node.place.id!)).length;
     const majority =
-      kind === 'link'
+      kind === 'link' || kind === 'oneway' || kind === 'flap'
         ? places
         : count(a) >= majorityOf(voters.length)
           ? a
@@ -534,11 +573,7 @@ export class Simulator {
       });
     }
     this.net.scheduler.after(ms, () => {
-      for (const x of a)
-        for (const y of b) {
-          this.net.heal(x.address, y.address);
-          this.net.heal(y.address, x.address);
-        }
+      healAll();
       for (const x of [...a, ...b]) this.faultAt.set(x.address, this.net.now);
       this.log('HEAL');
     });

@@ -21,6 +21,10 @@ export function parseAddress(address: string): { host: string; port: number } {
 /** Type of the transport's own first frame on a control connection (never handed to the receiver). */
 export const HELLO = 'hello';
 
+/** The transport's own probe of an idle link, and its answer (never handed to the receiver). */
+export const KEEPALIVE = 'ka';
+export const KEEPALIVE_ANSWER = 'kb';
+
 export function poolKey(address: string, lane: Lane): string {
   return lane === 'data' ? address : `${lane}|${address}`;
 }
@@ -69,6 +73,11 @@ export class TcpLink implements Link {
   lane: Lane;
   /** Incoming: the first frame was seen (a lane greeting, or the first message). */
   private greetedYet: boolean;
+  /** @internal When bytes last arrived, and last left (performance.now()). */
+  lastHeardAt = performance.now();
+  lastSentAt = performance.now();
+  /** @internal The peer probes this link when idle (it runs keepalive): its silence then means it is gone. */
+  peerProbes = false;
 
   /** @internal */
   constructor(
@@ -140,6 +149,7 @@ export class TcpLink implements Link {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       if (this.isClosed) return;
+      this.lastHeardAt = performance.now();
       this.host.readStart();
       // Out of the turn's budget: keep the bytes, decode nothing, read again next turn.
       if (this.host.yieldIfSpent(this)) this.decoder.hold(chunk);
@@ -154,6 +164,7 @@ export class TcpLink implements Link {
     if (!connected) {
       socket.once('connect', () => {
         this.isConnected = true;
+        this.lastHeardAt = performance.now();
         if (this.dialTimer) clearTimeout(this.dialTimer);
         this.dialTimer = null;
         if (this.isClosed) {
@@ -217,6 +228,12 @@ export class TcpLink implements Link {
       }
       this.host.greeted(this);
     }
+    if (msg.t === KEEPALIVE) {
+      this.peerProbes = true;
+      this.send({ t: KEEPALIVE_ANSWER });
+      return;
+    }
+    if (msg.t === KEEPALIVE_ANSWER) return;
     this.host.deliver(this, msg);
     // Past the turn's budget the rest of what was read waits (in the decoder) for the next turn.
     this.host.readEnd(this);
@@ -242,6 +259,7 @@ export class TcpLink implements Link {
     const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queuedBytes);
     this.queue = [];
     this.queuedBytes = 0;
+    this.lastSentAt = performance.now();
     socket.write(data);
     this.releaseIfDrained();
   }

@@ -3,6 +3,7 @@ import { DEFAULT_MAX_FRAME_BYTES } from './FrameCodec.js';
 import {
   formatAddress,
   HELLO,
+  KEEPALIVE,
   type LinkHost,
   parseAddress,
   poolKey,
@@ -28,6 +29,12 @@ export interface TcpTransportOptions {
    * reading until the next turn, so timers (heartbeats) run between slices (default 20).
    */
   turnBudgetMs?: number;
+  /**
+   * Off unless set: a link (one this side dialled, or one whose peer probes it) that carried nothing
+   * for this long is closed as cut (a blackholed connection otherwise holds its queue for minutes);
+   * an idle link is probed four times as often, and any peer answers a probe.
+   */
+  keepaliveMs?: number;
   log?: TransportLog;
 }
 
@@ -52,6 +59,9 @@ export class TcpTransport implements Transport {
   private readonly lastFailure = new Map<string, number>();
   private readonly backedUpLinks = new Set<TcpLink>();
   private readonly turnBudgetMs: number;
+  private readonly keepaliveMs: number | null;
+  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private lastKeepaliveTick = performance.now();
   /** Start of the current turn's input handling, or null when no turn is open. */
   private turnStart: number | null = null;
   /** Links that used up a turn's budget: they read again next turn. */
@@ -75,6 +85,12 @@ export class TcpTransport implements Transport {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
     this.turnBudgetMs = options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS;
+    this.keepaliveMs = options.keepaliveMs ?? null;
+    if (this.keepaliveMs !== null) {
+      if (!(this.keepaliveMs >= 4)) throw new RangeError('keepaliveMs must be at least 4');
+      this.keepaliveTimer = setInterval(() => this.probeLinks(), this.keepaliveMs / 4);
+      this.keepaliveTimer.unref();
+    }
     const log = options.log ?? (() => {});
     this.log = log;
     this.host = {
@@ -201,6 +217,7 @@ export class TcpTransport implements Transport {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
+    if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer);
     const server = this.server;
     const serverClosed = server
       ? new Promise<void>((resolve) => server.close(() => resolve()))
@@ -306,6 +323,25 @@ export class TcpTransport implements Transport {
       if (!link.closed && this.yielded.has(link)) break;
     }
     this.endingTurn = false;
+    this.flushDirty();
+  }
+
+  /** Keepalive: closes links silent for keepaliveMs, probes idle ones. */
+  private probeLinks(): void {
+    const limit = this.keepaliveMs!;
+    const now = performance.now();
+    // This process itself was blocked: what arrived meanwhile is still unread, so nobody was silent.
+    const late = now - this.lastKeepaliveTick > limit / 2;
+    this.lastKeepaliveTick = now;
+    for (const link of [...this.outgoingLinks, ...this.incoming]) {
+      if (!link.connected || link.closed || (!link.outgoing && !link.peerProbes)) continue;
+      if (late) link.lastHeardAt = now;
+      else if (now - link.lastHeardAt > limit) {
+        link.fail(`nothing heard from ${link.remote} for ${limit} ms: the link is cut or the peer is gone`);
+        continue;
+      }
+      if (now - link.lastSentAt >= limit / 4) link.send({ t: KEEPALIVE });
+    }
     this.flushDirty();
   }
 

@@ -451,3 +451,44 @@ describe('a control connection', () => {
     expect(b.pausedForBackpressure).toBe(true);
   });
 });
+
+describe('keepalive', () => {
+  it('closes a dialled link whose peer stops sending anything (a blackhole), naming why', async () => {
+    // The peer accepts and then says nothing, not even to probes: as a host behind a drop rule.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((r) => silent.close(r));
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const { client, closed } = collectingClient({ keepaliveMs: 200 });
+    const link = client.linkTo(address);
+    link.send({ t: 'req', id: 1 });
+    await vi.waitFor(() => expect(closed.length).toBe(1), { timeout: 3000, interval: 10 });
+    expect(closed[0]!.link).toBe(link);
+    expect(closed[0]!.reason).toMatch(
+      /nothing heard from .* for 200 ms: the link is cut or the peer is gone/,
+    );
+  });
+
+  it('keeps an idle link between two live transports open: each probes, the other answers', async () => {
+    const { server, address } = await echoServer({ keepaliveMs: 100 });
+    const { client, closed } = collectingClient({ keepaliveMs: 100 });
+    const link = client.linkTo(address) as TcpLink;
+    link.send({ t: 'req', id: 1 });
+    // Idle for many keepalive periods: every probe answered, nothing delivered, nothing closed.
+    const heard: number[] = [];
+    await vi.waitFor(
+      () => {
+        if (heard.at(-1) !== link.lastHeardAt) heard.push(link.lastHeardAt);
+        expect(heard.length).toBeGreaterThan(12);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    expect(closed).toEqual([]);
+    expect(link.closed).toBe(false);
+    expect(server.pausedForBackpressure).toBe(false);
+  });
+});

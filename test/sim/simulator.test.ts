@@ -32,6 +32,13 @@ describe('deterministic simulation', () => {
     expect(a).toMatch(/CRASH|PAUSE/);
   });
 
+  it('seed 1820 (found by a partition campaign) keeps one primary per partition', async () => {
+    // A place cut off, holding a last copy, is demoted (its other primaries go to their backups) in a
+    // table not yet committed; heard again meanwhile, it was given a lease on its old table: two
+    // primaries at once. A member whose primaries a pending table takes gets no lease now.
+    expect((await simulateSeed(1820, {})).failure).toBeNull();
+  });
+
   it('a few hundred seeds of single failures pass every invariant and the checker', async () => {
     const failed: string[] = [];
     let faults = 0;
@@ -59,16 +66,22 @@ describe('deterministic simulation', () => {
         },
       });
     }
-    expect([...kinds.keys()].sort()).toEqual(['isolate', 'link', 'split']);
+    expect([...kinds.keys()].sort()).toEqual(['flap', 'isolate', 'link', 'oneway', 'split']);
     expect(heals).toBe([...kinds.values()].reduce((a, b) => a + b, 0));
   }, 120_000);
 
-  it('catastrophe seeds 125, 362 and 437 (found by a 1,000-seed campaign) reach a verdict and keep one cluster', async () => {
+  it('catastrophe seeds found by campaigns (64, 125, 362, 437, 753, 3298, 3779) reach a verdict and keep one cluster', async () => {
     // Their traces have changed since (control lanes, paced copies, simulated work); they stay as seeds
     // that once failed. 437: a deposed leader, cut off, wrote everyone off and led alone beside the new leader.
     // 362: a deputy that answered once and then died kept the others waiting for its takeover forever.
     // 125: a new leader counted a member that answered it but heartbeated the old leader as silent.
-    for (const seed of [125, 362, 437]) {
+    // 64 (found by a partition campaign): a leader declared dead a member its answers reached late
+    // (one way stalled), while a lease it had just granted still ran: two primaries at once.
+    // 3298: a candidate required a majority of the voters of a lagging voter's old table, long dead.
+    // 3779: a place that its newest stored table declared dead kept standing, raising the term past
+    // the voter that could have led. 753: a takeover's table made crashed places voters: no quorum,
+    // which the simulator now accepts as a verdict when a majority of some stored table's voters crashed.
+    for (const seed of [64, 125, 362, 437, 753, 3298, 3779]) {
       const r = await simulateSeed(seed, { mode: 'catastrophe' });
       expect(r.failure, `seed ${seed}`).toBeNull();
     }
@@ -102,14 +115,14 @@ describe('the simulator catches known defects wired into it', () => {
     // It declares the live voters ranked before it dead, and with them copies the store still had.
     const found = await firstFailing('takeover-without-majority', 3);
     expect(found?.failure).toMatch(
-      /invalid under single failures|declared dead though no fault|both lead with a lease/,
+      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease/,
     );
   }, 60_000);
 
-  it('a voter that grants a term while it still hears its leader: caught within 5 seeds', async () => {
-    const found = await firstFailing('vote-while-led', 5);
+  it('a voter that grants a term while it still hears its leader: caught within 20 seeds', async () => {
+    const found = await firstFailing('vote-while-led', 20);
     expect(found?.failure).toMatch(
-      /invalid under single failures|declared dead though no fault|both lead with a lease/,
+      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease/,
     );
   }, 60_000);
 
@@ -118,13 +131,13 @@ describe('the simulator catches known defects wired into it', () => {
     expect(found?.failure).toMatch(/both act as primary|both lead with a lease|not linearizable/);
   }, 60_000);
 
-  it('a backup that takes entries of an older epoch: caught at catastrophe seed 320, which passes without it', async () => {
+  it('a backup that takes entries of an older epoch: caught at catastrophe seed 1260, which passes without it', async () => {
     // Old-epoch entries reach a backup only when a connection stalls past a failover and the backup
     // has become a backup again by then (a handover): long stalls, which only catastrophe mode has,
-    // and rare (the first of seeds 1 to 320 that shows it).
-    const caught = await simulateSeed(320, { mode: 'catastrophe', defect: 'stale-epoch' });
+    // and rare (the first of seeds 1 to 1260 that shows it).
+    const caught = await simulateSeed(1260, { mode: 'catastrophe', defect: 'stale-epoch' });
     expect(caught.failure).toMatch(/took entry s\d+ of partition \d+ from epoch \d+, older than its own/);
-    expect((await simulateSeed(320, { mode: 'catastrophe' })).failure).toBeNull();
+    expect((await simulateSeed(1260, { mode: 'catastrophe' })).failure).toBeNull();
   }, 120_000);
 
   it('copies sent in one burst keep places too busy to answer heartbeats: caught within 3 seeds', async () => {

@@ -3,7 +3,14 @@ import type { Outbox, ReplyTo } from '../Outbox.js';
 import { type Clock, heartbeatMs, type PlaceConfig } from '../PlaceConfig.js';
 import type { Replication } from '../replication/Replication.js';
 import { isNewer, leaderOf, majorityOf, type TableData, votersOf } from '../table/PartitionTable.js';
-import { declareSilent, markDead, newTerm, planHandovers, planRepair } from '../table/tableChanges.js';
+import {
+  declareSilent,
+  dropUnreachable,
+  markDead,
+  newTerm,
+  planHandovers,
+  planRepair,
+} from '../table/tableChanges.js';
 import type {
   Heartbeat,
   HeartbeatAck,
@@ -51,6 +58,8 @@ export class Leadership {
   /** Last sign of life from the leader (for the leader itself: the last tick it held its lease). */
   private lastLeaderContact: number;
   private campaign: Campaign | null = null;
+  /** The highest term a voter refusing this place's vote said it follows. */
+  private termSeen = 0;
   /**
    * Set when this process finds it was paused: its view may be stale, so it neither leads, takes
    * over, declares anyone dead, nor grants leases, until some member has shown it a table (adopted
@@ -66,6 +75,19 @@ export class Leadership {
   private ownLoopBlockMs: number | null = null;
   /** The leader's view of each member's, from their heartbeats. */
   private readonly loopBlocks = new Map<number, number>();
+  /** Member: the `ts` of the newest answer its leader renewed its lease with. */
+  private lastAnswerTs: number | null = null;
+  /**
+   * Leader: per member, the oldest heartbeat (its `ts`) it answered that the member has not shown it
+   * received, and the member's newest heartbeat since; heard steadily for a failure timeout, by the
+   * member's clock, without a confirmation, the member is cut off one way (`cutOff`).
+   */
+  private readonly unconfirmed = new Map<number, { ts: number; last: number }>();
+  private readonly cutOff = new Set<number>();
+  /** Leader: when it last renewed each member's lease (its clock). */
+  private readonly grantedAt = new Map<number, number>();
+  /** Leader: places each member (or this place) reported it could not replicate to. */
+  private readonly unreachable = new Map<number, number[]>();
 
   constructor(
     private readonly config: PlaceConfig,
@@ -149,6 +171,8 @@ export class Leadership {
       this.detector.resetAll(now);
       this.lastLeaderContact = now;
       this.campaign = null;
+      this.unconfirmed.clear();
+      this.cutOff.clear();
       this.verifying = this.membership.id !== null && this.membership.otherLiveMembers().length > 0;
     } else if (lateMs > 0) {
       this.detector.credit(lateMs, now);
@@ -180,6 +204,9 @@ export class Leadership {
     if (this.ownLoopBlockMs !== null) hb.lb = this.ownLoopBlockMs;
     if (!this.membership.isLeader()) {
       const leader = table.leader;
+      if (this.lastAnswerTs !== null) hb.la = this.lastAnswerTs;
+      const unreachable = this.replication.unreachablePeers(now);
+      if (unreachable.length > 0) hb.ur = unreachable;
       if (leader !== undefined && leader.id !== me) this.out.send(leader.address, hb);
       return;
     }
@@ -222,10 +249,13 @@ export class Leadership {
         this.out.reply(from, { t: 'tableUpdate', tv: this.membership.version, table: table.data });
       return;
     }
-    // Judge by what this place has decided, committed or not: a sender already declared dead gets no lease.
+    // Judge by what this place has decided, committed or not: a sender already declared dead, or
+    // whose primaries a pending table hands to others (a silent holder of a last copy, demoted), gets
+    // no lease until it holds that table.
     const decided = this.membership.committer.decided;
     if (decided.members.find((x) => x.id === m.id)?.state === 'dead' && table.member(m.id)?.state !== 'dead')
       return;
+    if (decided !== table.data && primariesTaken(table.data, decided, m.id)) return;
     const sender = table.member(m.id);
     if (sender?.state === 'dead' || m.term < table.data.term) {
       // A place declared dead, or one that missed a leader change: it must see the table to act on it.
@@ -235,9 +265,13 @@ export class Leadership {
     const now = this.clock.now();
     this.detector.heard(m.id, now);
     if (m.lb !== undefined) this.loopBlocks.set(m.id, m.lb);
+    this.trackAnswers(m);
+    if (m.ur !== undefined) this.unreachable.set(m.id, m.ur);
     // A member's lease never outlasts the leader's: what remains of it, less the drift allowed.
     const remainingMs = (this.leaderLeaseUntil() - now) * DRIFT_MARGIN;
-    if (remainingMs > 0) {
+    // A member cut off one way gets no more leases: it is declared dead once the last one has run out.
+    if (remainingMs > 0 && !this.cutOff.has(m.id)) {
+      this.grantedAt.set(m.id, now);
       const ack: HeartbeatAck = {
         t: 'hbAck',
         tv: this.membership.version,
@@ -247,8 +281,27 @@ export class Leadership {
         lr: Math.min(remainingMs, this.config.failureTimeoutMs),
       };
       this.out.reply(from, ack);
+      if (!this.unconfirmed.has(m.id)) this.unconfirmed.set(m.id, { ts: m.ts, last: m.ts });
     }
     if (m.tv > this.membership.version) this.membership.learnNewerTable();
+  }
+
+  /** Leader: does the member receive its answers? (see `unconfirmed`). */
+  private trackAnswers(m: Heartbeat): void {
+    const waiting = this.unconfirmed.get(m.id);
+    if (waiting === undefined) return;
+    if (m.la !== undefined && m.la >= waiting.ts) {
+      this.unconfirmed.delete(m.id);
+      this.cutOff.delete(m.id);
+      return;
+    }
+    // Heartbeats that stopped for a while (a cut both ways, a pause) say nothing about one way: start over.
+    if (m.ts - waiting.last > this.config.failureTimeoutMs / 2) {
+      this.unconfirmed.delete(m.id);
+      return;
+    }
+    waiting.last = m.ts;
+    if (m.ts - waiting.ts > this.config.failureTimeoutMs) this.cutOff.add(m.id);
   }
 
   /** An answer to a heartbeat: a voter's to this leader, or the leader's to this member. */
@@ -263,6 +316,8 @@ export class Leadership {
       }
       return;
     }
+    // Whatever it renews, the answer arrived: the next heartbeat says so (a cut one way shows as answers that never do).
+    this.lastAnswerTs = Math.max(this.lastAnswerTs ?? m.ts, m.ts);
     if (m.term > table.data.term || m.tv > table.version) {
       this.out.reply(from, { t: 'tableGet', tv: this.membership.version });
       return;
@@ -281,6 +336,9 @@ export class Leadership {
   leaderChanged(): void {
     this.leaderHeard();
     this.campaign = null;
+    this.unconfirmed.clear();
+    this.cutOff.clear();
+    this.unreachable.clear();
     if (!this.membership.isLeader()) this.leaderLease.reset();
   }
 
@@ -324,7 +382,10 @@ export class Leadership {
     if (c !== null && now - c.startedAt > 2 * heartbeatMs(this.config)) this.campaign = null;
     if (silentMs <= this.config.failureTimeoutMs) return;
     if (this.membership.fetchDue(now)) this.membership.askEveryone();
-    const rank = votersOf(table.data).findIndex((v) => v.id === this.membership.id);
+    // Ranked by the newest table this place stored: a place that table no longer counts among the
+    // voters (it may even declare it dead) does not stand.
+    const newest = this.membership.newestStored() ?? table.data;
+    const rank = votersOf(newest).findIndex((v) => v.id === this.membership.id);
     if (rank < 1 || this.campaign !== null || silentMs <= rank * this.config.failureTimeoutMs) return;
     if (!this.voter.mayGrant(this.voter.term + 1, this.membership.id!, now, this.config.failureTimeoutMs))
       return;
@@ -334,7 +395,7 @@ export class Leadership {
   /** Asks the voters whether they would grant the next term (a pre-vote); the real vote follows. */
   private startCampaign(now: number, pre = true): void {
     const me = this.membership.id!;
-    const term = Math.max(this.voter.term, this.membership.table!.data.term) + 1;
+    const term = Math.max(this.voter.term, this.membership.table!.data.term, this.termSeen) + 1;
     if (!pre) this.voter.grant(term, me);
     const own = this.membership.newestStored()!;
     this.campaign = {
@@ -399,17 +460,27 @@ export class Leadership {
 
   /** Candidate: a voter answered. */
   handleVoteReply(m: VoteReply): void {
+    // A refusal names the term the voter follows: the next try asks for a higher one.
+    if (!m.granted) this.termSeen = Math.max(this.termSeen, m.term);
     const c = this.campaign;
     if (c === null || m.term !== c.term || !m.granted || (m.pre === true) !== c.pre) return;
     c.granted.add(m.id);
-    if (!c.tables.some((t) => t.term === m.table.term && t.version === m.table.version)) {
+    // A table older than the candidate's own says nothing it does not know (a lagging voter's).
+    const own = c.tables[0]!;
+    if (
+      !isNewer(own, m.table) &&
+      !c.tables.some((t) => t.term === m.table.term && t.version === m.table.version)
+    ) {
       c.tables.push(m.table);
       this.askVoters(c);
     }
     this.checkCampaign();
   }
 
-  /** Takes over once a majority of the voters of every table the votes showed has granted the term. */
+  /**
+   * Takes over once a majority of the voters of its own table, and of every newer one the votes
+   * showed, has granted the term.
+   */
   private checkCampaign(): void {
     const c = this.campaign;
     if (c === null) return;
@@ -419,16 +490,18 @@ export class Leadership {
     // The defect: the candidate acts on its own vote alone.
     if (!won && !this.takeoverWithoutMajority) return;
     this.campaign = null;
-    if (c.pre) {
-      this.startCampaign(this.clock.now(), false);
-      return;
-    }
     let base = c.tables[0]!;
     for (const t of c.tables) if (isNewer(t, base)) base = t;
     const me = this.membership.id!;
     const voters = votersOf(base);
     const rank = voters.findIndex((v) => v.id === me);
+    // The newest table shown does not count this place among its voters (or makes it the leader):
+    // it cannot lead from it, so it does not raise the term either; a voter of that table will.
     if (rank < 1) return;
+    if (c.pre) {
+      this.startCampaign(this.clock.now(), false);
+      return;
+    }
     // Leader = the live member with the minimum id: every voter ranked before this one is marked dead.
     const before = voters.slice(0, rank).map((v) => v.id);
     const now = this.clock.now();
@@ -454,15 +527,42 @@ export class Leadership {
     this.voter.ackedLeader(now);
     this.lastLeaderContact = now;
     const suspects = this.detector.suspects(now);
+    const watching = new Set(watched);
+    for (const id of this.unconfirmed.keys()) if (!watching.has(id)) this.unconfirmed.delete(id);
+    // A member that heartbeats but whose answers do not arrive (cut one way) cannot hold a lease: it
+    // gets none from then on, and is as good as silent once the last one it was given has run out
+    // (half a failure timeout from the grant, with room for clock drift).
+    for (const id of this.cutOff) {
+      if (!watching.has(id)) this.cutOff.delete(id);
+      else if (
+        !suspects.includes(id) &&
+        now - (this.grantedAt.get(id) ?? Number.NEGATIVE_INFINITY) > this.config.failureTimeoutMs * 0.6
+      )
+        suspects.push(id);
+    }
+    for (const id of this.grantedAt.keys()) if (!watching.has(id)) this.grantedAt.delete(id);
     if (suspects.length > 1 && suspects.length === watched.length) {
       // Everyone silent at once says more about this place than about the others.
       if (this.membership.fetchDue(now)) this.membership.askEveryone();
     } else if (suspects.length > 0) {
       const lost = this.detector.suspects(now, this.config.lostAfterMs);
       committer.change((t) => planRepair(declareSilent(t, suspects, lost)));
-    }
-    // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
-    else if (committer.idle) committer.change(planHandovers);
+      // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
+    } else if (!this.repairCutLinks(now) && committer.idle) committer.change(planHandovers);
+  }
+
+  /** Takes reported unreachable places off the reporters' partitions. True when it changed something. */
+  private repairCutLinks(now: number): boolean {
+    const me = this.membership.id!;
+    const own = this.replication.unreachablePeers(now);
+    if (own.length > 0) this.unreachable.set(me, own);
+    if (this.unreachable.size === 0) return false;
+    const committer = this.membership.committer;
+    const before = committer.decided;
+    for (const [reporter, peers] of this.unreachable)
+      for (const peer of peers) committer.change((t) => planRepair(dropUnreachable(t, reporter, peer)));
+    this.unreachable.clear();
+    return committer.decided !== before;
   }
 
   /** Marks the store invalid here, for good, and tells every place this one knows. */
@@ -482,4 +582,11 @@ export class Leadership {
       }
     }
   }
+}
+
+/** True when a partition `id` is primary of in `before` has another primary in `after`. */
+function primariesTaken(before: TableData, after: TableData, id: number): boolean {
+  for (let p = 0; p < before.partitions.length; p++)
+    if (before.partitions[p]?.primary === id && after.partitions[p]?.primary !== id) return true;
+  return false;
 }

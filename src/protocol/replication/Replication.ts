@@ -40,7 +40,8 @@ export class Replication {
   /** When entries were last sent again to an address whose connection broke. */
   private readonly lastResendAt = new Map<string, number>();
   /** Per partition: the oldest unacknowledged write, and since when it has been the oldest. */
-  private readonly stalls: ({ seq: number; since: number } | undefined)[] = [];
+  /** Per partition (as primary): the oldest unacknowledged write, since when it waits, and the last resend. */
+  private readonly stalls: ({ seq: number; since: number; first: number } | undefined)[] = [];
   /** The defect switch of this site (defects.ts), read once. */
   private readonly ackBeforeReplication: boolean;
 
@@ -225,7 +226,7 @@ export class Replication {
       return;
     }
     if (stall === undefined || stall.seq !== seq) {
-      this.stalls[rep.id] = { seq, since: now };
+      this.stalls[rep.id] = { seq, since: now, first: now };
       return;
     }
     if (now - stall.since < this.config.failureTimeoutMs) return;
@@ -234,6 +235,30 @@ export class Replication {
     const a = table.data.partitions[rep.id];
     const address = table.member(a?.backup ?? a?.target ?? null)?.address;
     if (address !== undefined) this.resendUnacknowledged(rep, address);
+  }
+
+  /**
+   * Places this primary could not replicate to for two failure timeouts, though resent: the
+   * backups (or copy targets) of its partitions whose oldest write made no progress meanwhile. The
+   * leader, which may still hear both, takes them off those partitions (a cut link between them).
+   */
+  unreachablePeers(now: number): number[] {
+    const table = this.membership.table;
+    if (table === null) return [];
+    const out = new Set<number>();
+    for (const rep of this.replicas) {
+      const stall = this.stalls[rep.id];
+      if (
+        rep.role !== 'primary' ||
+        stall === undefined ||
+        now - stall.first < 2 * this.config.failureTimeoutMs
+      )
+        continue;
+      const a = table.data.partitions[rep.id];
+      const peer = a?.backup ?? a?.target ?? null;
+      if (peer !== null) out.add(peer);
+    }
+    return [...out];
   }
 
   /**

@@ -68,14 +68,12 @@ export function declareSilent(t: TableData, silent: readonly number[], lost: rea
   if (suspect.size === 0) return t;
   const forced = new Set(lost);
   const held = new Set<number>();
+  // A partition whose every complete copy is on a silent place: those not yet lost are kept.
   for (const a of t.partitions) {
     if (a.primary === null) continue;
-    const partner = a.backup;
-    const primaryGone = suspect.has(a.primary) && !forced.has(a.primary);
-    if (primaryGone && (partner === null || (suspect.has(partner) && !forced.has(partner)))) {
-      held.add(a.primary);
-      if (partner !== null) held.add(partner);
-    }
+    const holders = a.backup === null ? [a.primary] : [a.primary, a.backup];
+    if (!holders.every((h) => suspect.has(h))) continue;
+    for (const h of holders) if (!forced.has(h)) held.add(h);
   }
   const dead = [...suspect].filter((id) => !held.has(id) || forced.has(id));
   let next = dead.length > 0 ? markDead(t, dead) : t;
@@ -221,5 +219,26 @@ export function completeHandover(t: TableData, partition: number, from: number, 
   b.target = null;
   b.epoch = a.epoch + 1;
   b.state = 'ok';
+  return next;
+}
+
+/**
+ * A primary cannot reach a place that holds copies of its partitions (the link between them is cut,
+ * though the leader hears both): that place stops being the backup or copy target of the primary's
+ * partitions, which go on with one copy until repaired. Same table when there is nothing to drop.
+ */
+export function dropUnreachable(t: TableData, primary: number, peer: number): TableData {
+  if (!t.partitions.some((a) => a.primary === primary && (a.backup === peer || a.target === peer))) return t;
+  const next = nextVersion(t);
+  for (const a of next.partitions) {
+    if (a.primary !== primary) continue;
+    if (a.backup === peer) {
+      a.backup = null;
+      // A handover to that place cannot complete either.
+      if (a.target === peer) a.target = null;
+    }
+    if (a.target === peer) a.target = null;
+    a.state = stateOf(a);
+  }
   return next;
 }

@@ -174,6 +174,8 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
     ['id', nat, 'a place id'],
     ['ts', num, 'a time'],
     ['lead', optional((v) => typeof v === 'boolean'), 'a boolean'],
+    ['la', optional(num), 'a time'],
+    ['ur', optional((v) => Array.isArray(v) && v.length <= 1024 && v.every(nat)), 'place ids'],
     ['lb', optional(num), 'a duration'],
   ],
   hbAck: [

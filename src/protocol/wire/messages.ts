@@ -245,6 +245,10 @@ export interface Heartbeat {
   ts: number;
   /** Set when the leader sends it to a voter. */
   lead?: boolean;
+  /** Member: the `ts` of the newest answer it got from the leader (so the leader sees its answers arrive). */
+  la?: number;
+  /** Member: places it could not replicate to for two failure timeouts (a cut link between them). */
+  ur?: number[];
   /** The sender's longest event-loop block lately, in ms (for status). */
   lb?: number;
 }
@@ -398,6 +402,10 @@ export interface ClusterStatus {
   valid: boolean;
   invalidReason: string | null;
   tableVersion: number;
+  /** The leadership term of the table; tables are ordered by (term, tableVersion). */
+  term: number;
+  /** The voters: the first live places by id (docs/control-plane.md). */
+  voters: number[];
   leader: number | null;
   deputy: number | null;
   failureTimeoutMs: number;
