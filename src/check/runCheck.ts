@@ -98,6 +98,13 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
     const why = NetnsHosts.unavailable();
     if (why !== null) throw new Error(`partition faults need places on namespaced hosts: ${why}`);
     hosts = await NetnsHosts.create(expectedPlaces, `c${process.pid % 10_000}`);
+    // Interrupted, it still removes the namespaces it made (its places exit with their stdin).
+    const made = hosts;
+    const cleanUp = () => {
+      void made.destroy().finally(() => process.exit(130));
+    };
+    process.once('SIGINT', cleanUp);
+    process.once('SIGTERM', cleanUp);
     progress(
       `check: ${expectedPlaces} hosts in network namespaces ${hosts.hosts[0]!.ns}.., ${hosts.hosts[0]!.ip} upward`,
     );

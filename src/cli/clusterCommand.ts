@@ -26,6 +26,10 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
   if (flags.lostAfterMs !== undefined) placeArgs.push('--lost-after-ms', String(flags.lostAfterMs));
   if (flags.processors !== undefined) placeArgs.push('--processors', flags.processors);
   const total = flags.places + flags.spares;
+  if (total === 2)
+    process.stderr.write(
+      'note: with two places both vote, so neither can take over from the other: if one fails or is cut off, the store answers "no quorum" until it is back. Use three places (or a spare) for failover.\n',
+    );
   process.stderr.write(
     `starting ${flags.places} place(s) and ${flags.spares} spare(s) on ${flags.host}:${flags.port}..${flags.port + total - 1}\n`,
   );

@@ -336,6 +336,8 @@ export class Leadership {
   leaderChanged(): void {
     this.leaderHeard();
     this.campaign = null;
+    // Heartbeat the new leader at once: the lease it grants is what lets this place answer again.
+    this.lastHeartbeatAt = Number.NEGATIVE_INFINITY;
     this.unconfirmed.clear();
     this.cutOff.clear();
     this.unreachable.clear();
@@ -371,22 +373,27 @@ export class Leadership {
   /**
    * Non-leaders watch the leader. After a failure timeout of silence they ask everyone for news (a
    * newer table shows them what they missed). A voter takes over by a vote: the deputy after one
-   * failure timeout, the next voter after two, and so on.
+   * failure timeout, each next voter two heartbeats later.
    */
   private watchLeader(now: number): void {
     const table = this.membership.table!;
     const silentMs = now - this.lastLeaderContact;
     const c = this.campaign;
-    // A vote that does not succeed within two heartbeats is tried again (a voter that refused may
-    // have heard the leader a little later than this place did).
-    if (c !== null && now - c.startedAt > 2 * heartbeatMs(this.config)) this.campaign = null;
+    // A vote that does not succeed soon is tried again (a voter that refused may have heard the
+    // leader a little later than this place did): a pre-vote, which costs nobody anything, after two
+    // ticks; a vote after two heartbeats.
+    const patienceMs = c?.pre === true ? 2 * this.config.tickMs : 2 * heartbeatMs(this.config);
+    if (c !== null && now - c.startedAt > patienceMs) this.campaign = null;
     if (silentMs <= this.config.failureTimeoutMs) return;
     if (this.membership.fetchDue(now)) this.membership.askEveryone();
     // Ranked by the newest table this place stored: a place that table no longer counts among the
     // voters (it may even declare it dead) does not stand.
     const newest = this.membership.newestStored() ?? table.data;
     const rank = votersOf(newest).findIndex((v) => v.id === this.membership.id);
-    if (rank < 1 || this.campaign !== null || silentMs <= rank * this.config.failureTimeoutMs) return;
+    // The deputy after one failure timeout, each next voter two heartbeats later: a live voter ranked
+    // before a candidate refuses it, so the stagger only spares votes that would fail.
+    const waitMs = this.config.failureTimeoutMs + (rank - 1) * 2 * heartbeatMs(this.config);
+    if (rank < 1 || this.campaign !== null || silentMs <= waitMs) return;
     if (!this.voter.mayGrant(this.voter.term + 1, this.membership.id!, now, this.config.failureTimeoutMs))
       return;
     this.startCampaign(now);
@@ -508,6 +515,8 @@ export class Leadership {
     this.detector.resetAll(now);
     this.leaderLease.reset();
     this.leaderHeard();
+    // The voters' answers to its first heartbeats make its lease: send them now.
+    this.lastHeartbeatAt = Number.NEGATIVE_INFINITY;
     this.membership.committer.startTerm(base, planRepair(markDead(newTerm(base, c.term), before)));
   }
 
