@@ -237,6 +237,8 @@ export class MemoryNetwork {
    */
   heal(from: string, to: string): void {
     if (!this.cuts.delete(`${from}>${to}`)) return;
+    // Cut both ways, the connections break once, when the second direction heals.
+    if (this.cuts.has(`${to}>${from}`)) return;
     this.listeners.get(from)?.closeLinksWith(to);
     this.listeners.get(to)?.closeLinksWith(from);
   }

@@ -91,3 +91,29 @@ describe('two places with the link between them cut', () => {
     await sim.net.runUntil(() => sim.repaired(), 30_000);
   });
 });
+
+describe('a connection to a backup that breaks twice within the resend period', () => {
+  it('still gets what it lost sent again, once the period is over (found by seed 1512)', async () => {
+    const sim = await cluster(3, 1);
+    const c = sim.client();
+    const leaderId = sim.leader()!.node.place.id!;
+    const t = sim.leaderTable()!;
+    const p = t.partitions.findIndex((a) => a.primary !== leaderId && a.backup !== leaderId);
+    const primary = sim.byId(t.partitions[p]!.primary!);
+    const backup = sim.byId(t.partitions[p]!.backup!);
+    const key = sim.keyWithPrimary(primary.node.place.id!, `p${p}-`);
+    sim.net.cut(primary.address, backup.address);
+    const start = sim.net.now;
+    const put = c.put(key, 'v');
+    await sim.net.runFor(100);
+    // The heal breaks the connection and the primary resends; that resend is lost with a second break.
+    sim.net.heal(primary.address, backup.address);
+    sim.net.cut(primary.address, backup.address);
+    await sim.net.runFor(20);
+    sim.net.heal(primary.address, backup.address);
+    await sim.settle(put);
+    // Sent again once the retry period (300 ms) was over, not a failure timeout later.
+    expect(sim.net.now - start).toBeLessThan(700);
+    expect(sim.leaderTable()!.partitions[p]!.backup).toBe(backup.node.place.id);
+  });
+});

@@ -32,6 +32,16 @@ describe('deterministic simulation', () => {
     expect(a).toMatch(/CRASH|PAUSE/);
   });
 
+  it('seed 1512 (found by the 10,000-seed campaign) loses nothing to a cut that healed', async () => {
+    // The heal broke the primary's connection to its backup twice in one instant; the resend after
+    // the first was lost with the second, and the second was skipped (one resend per retry period).
+    // Nothing moved for two failure timeouts, so the primary reported the backup unreachable; the
+    // leader took it off, and the primary crashed next: its partitions were lost. Now a skipped
+    // resend happens when the period is over (test/sim/partitions.test.ts), and a heal of a cut both
+    // ways breaks connections once.
+    expect((await simulateSeed(1512, {})).failure).toBeNull();
+  });
+
   it('seed 1820 (found by a partition campaign) keeps one primary per partition', async () => {
     // A place cut off, holding a last copy, is demoted (its other primaries go to their backups) in a
     // table not yet committed; heard again meanwhile, it was given a lease on its old table: two
@@ -115,14 +125,14 @@ describe('the simulator catches known defects wired into it', () => {
     // It declares the live voters ranked before it dead, and with them copies the store still had.
     const found = await firstFailing('takeover-without-majority', 3);
     expect(found?.failure).toMatch(
-      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease/,
+      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|both act as primary/,
     );
   }, 60_000);
 
-  it('a voter that grants a term while it still hears its leader: caught within 20 seeds', async () => {
-    const found = await firstFailing('vote-while-led', 20);
+  it('a voter that grants a term while it still hears its leader: caught within 30 seeds', async () => {
+    const found = await firstFailing('vote-while-led', 30);
     expect(found?.failure).toMatch(
-      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease/,
+      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|both act as primary/,
     );
   }, 60_000);
 
@@ -131,13 +141,13 @@ describe('the simulator catches known defects wired into it', () => {
     expect(found?.failure).toMatch(/both act as primary|both lead with a lease|not linearizable/);
   }, 60_000);
 
-  it('a backup that takes entries of an older epoch: caught at catastrophe seed 1298, which passes without it', async () => {
+  it('a backup that takes entries of an older epoch: caught at catastrophe seed 1425, which passes without it', async () => {
     // Old-epoch entries reach a backup only when a connection stalls past a failover and the backup
     // has become a backup again by then (a handover): long stalls, which only catastrophe mode has,
-    // and rare (the first of seeds 1 to 1298 that shows it).
-    const caught = await simulateSeed(1298, { mode: 'catastrophe', defect: 'stale-epoch' });
+    // and rare (the first of seeds 1 to 1425 that shows it).
+    const caught = await simulateSeed(1425, { mode: 'catastrophe', defect: 'stale-epoch' });
     expect(caught.failure).toMatch(/took entry s\d+ of partition \d+ from epoch \d+, older than its own/);
-    expect((await simulateSeed(1298, { mode: 'catastrophe' })).failure).toBeNull();
+    expect((await simulateSeed(1425, { mode: 'catastrophe' })).failure).toBeNull();
   }, 120_000);
 
   it('copies sent in one burst keep places too busy to answer heartbeats: caught within 3 seeds', async () => {

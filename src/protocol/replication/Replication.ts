@@ -39,6 +39,8 @@ export class Replication {
   private readonly ackTo: ReplyTo[] = [];
   /** When entries were last sent again to an address whose connection broke. */
   private readonly lastResendAt = new Map<string, number>();
+  /** Addresses whose connection broke again within the retry period: resent once it is over. */
+  private readonly resendLater = new Set<string>();
   /** Per partition: the oldest unacknowledged write, and since when it has been the oldest. */
   /** Per partition (as primary): the oldest unacknowledged write, since when it waits, and the last resend. */
   private readonly stalls: ({ seq: number; since: number; first: number } | undefined)[] = [];
@@ -169,8 +171,14 @@ export class Replication {
     if (table === null || member === undefined || member.state === 'dead' || this.membership.id === null)
       return;
     // A place that is down fails every new connection at once: resend at most once per retry period.
+    // A loss within it still gets its resend, when the period is over (the connection that carried
+    // the last one may be the one that broke).
     const now = this.clock.now();
-    if (now - (this.lastResendAt.get(address) ?? Number.NEGATIVE_INFINITY) < this.config.tableRetryMs) return;
+    if (now - (this.lastResendAt.get(address) ?? Number.NEGATIVE_INFINITY) < this.config.tableRetryMs) {
+      this.resendLater.add(address);
+      return;
+    }
+    this.resendLater.delete(address);
     this.lastResendAt.set(address, now);
     for (const rep of this.replicas) {
       if (rep.role !== 'primary') continue;
@@ -183,6 +191,9 @@ export class Replication {
 
   /** Primaries, every tick: resend what stalled, report copies and handovers. */
   tick(now: number): void {
+    for (const address of this.resendLater)
+      if (now - (this.lastResendAt.get(address) ?? Number.NEGATIVE_INFINITY) >= this.config.tableRetryMs)
+        this.connectionLost(address);
     for (const rep of this.replicas) {
       if (rep.role !== 'primary') continue;
       this.resendIfStalled(rep, now);
