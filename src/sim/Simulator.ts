@@ -28,8 +28,8 @@ interface SimPlace {
 
 /**
  * A whole cluster in one process, driven by one seed: message delays (order kept within a
- * connection), crashes, pauses past the failure timeout, spares joining, dead places replaced, clock
- * drift. Invariants are checked as it runs; at the end the client history must be linearizable with no
+ * connection), crashes, pauses, stalled connections, network partitions of every shape (healed, and
+ * the majority side checked for a leader), spares joining, dead places replaced, clock drift. Invariants are checked as it runs; at the end the client history must be linearizable with no
  * acknowledged write lost, unless the store declared itself invalid (the only excuse, and only in
  * catastrophe mode).
  */
@@ -54,7 +54,7 @@ export class Simulator {
   private steps = 0;
   /** (partition:epoch) -> the place seen acting as its primary. */
   private readonly primaries = new Map<number, number>();
-  /** The last leader table whose deputy agreement was verified in full. */
+  /** The last leader table found held by a majority of its voters. */
   private comparedTable: TableData | null = null;
   /** Invariants are checked every few steps while the workload runs. */
   private checking = false;
