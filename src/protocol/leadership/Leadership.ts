@@ -445,9 +445,15 @@ export class Leadership {
     const ranks = votersOf(stored).map((v) => v.id);
     const mine = ranks.indexOf(me);
     const outranks = mine > 0 && ranks.indexOf(m.id) > mine;
+    // A place that leads by its table grants no vote: a candidate never needs the old leader's (a
+    // majority without it is one), and a leader that was only cut off keeps leading after the heal
+    // instead of handing a later-ranked candidate a table that declares the live deputy dead.
+    const leads = this.membership.isLeader();
     // The defect: a voter grants a term while it still hears its leader.
     const granted =
-      !outranks && this.voter.mayGrant(m.term, m.id, now, this.config.failureTimeoutMs, this.voteWhileLed);
+      !outranks &&
+      !leads &&
+      this.voter.mayGrant(m.term, m.id, now, this.config.failureTimeoutMs, this.voteWhileLed);
     if (granted && m.pre !== true) {
       this.voter.grant(m.term, m.id);
       if (m.id !== me) this.campaign = null;
