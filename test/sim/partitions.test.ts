@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../src/client/errors.js';
+import { PartitionTable } from '../../src/protocol/table/PartitionTable.js';
 import { SimCluster, type SimPlace } from '../../src/sim/SimCluster.js';
 
 async function cluster(places: number, spares: number): Promise<SimCluster> {
@@ -19,17 +20,28 @@ function healBothWays(sim: SimCluster, a: SimPlace, b: SimPlace): void {
   sim.net.heal(b.address, a.address);
 }
 
+/** A partition whose primary and backup are neither the leader, both places, and a key of it. */
+function pairApartFromLeader(sim: SimCluster): {
+  p: number;
+  primary: SimPlace;
+  backup: SimPlace;
+  key: string;
+} {
+  const leaderId = sim.leader()!.node.place.id!;
+  const t = sim.leaderTable()!;
+  const p = t.partitions.findIndex((a) => a.primary !== leaderId && a.backup !== leaderId);
+  const routing = new PartitionTable(t);
+  let key = '';
+  for (let i = 0; key === '' && i < 100_000; i++)
+    if (routing.partitionOf(`p${p}-${i}`) === p) key = `p${p}-${i}`;
+  return { p, primary: sim.byId(t.partitions[p]!.primary!), backup: sim.byId(t.partitions[p]!.backup!), key };
+}
+
 describe('a cut between a primary and its backup, both still reaching the leader', () => {
   it('does not hang writes: the primary reports the backup unreachable and the leader parts them', async () => {
     const sim = await cluster(4, 1);
     const c = sim.client();
-    // A partition whose primary and backup are neither the leader.
-    const leaderId = sim.leader()!.node.place.id!;
-    const t = sim.leaderTable()!;
-    const p = t.partitions.findIndex((a) => a.primary !== leaderId && a.backup !== leaderId);
-    const primary = sim.byId(t.partitions[p]!.primary!);
-    const backup = sim.byId(t.partitions[p]!.backup!);
-    const key = sim.keyWithPrimary(primary.node.place.id!, `p${p}-`);
+    const { p, primary, backup, key } = pairApartFromLeader(sim);
     expect(sim.leaderTable()!.partitions[p]!.backup).toBe(backup.node.place.id);
     cutBothWays(sim, primary, backup);
     await sim.settle(c.put(key, 'during the cut'), 10_000);
@@ -95,12 +107,7 @@ describe('a connection to a backup that breaks twice within the resend period', 
   it('still gets what it lost sent again, once the period is over (found by seed 1512)', async () => {
     const sim = await cluster(3, 1);
     const c = sim.client();
-    const leaderId = sim.leader()!.node.place.id!;
-    const t = sim.leaderTable()!;
-    const p = t.partitions.findIndex((a) => a.primary !== leaderId && a.backup !== leaderId);
-    const primary = sim.byId(t.partitions[p]!.primary!);
-    const backup = sim.byId(t.partitions[p]!.backup!);
-    const key = sim.keyWithPrimary(primary.node.place.id!, `p${p}-`);
+    const { p, primary, backup, key } = pairApartFromLeader(sim);
     sim.net.cut(primary.address, backup.address);
     const start = sim.net.now;
     const put = c.put(key, 'v');
