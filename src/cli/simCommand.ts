@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   let faults = 0;
   let ops = 0;
   let simulatedMs = 0;
+  const availableAfterMs: number[] = [];
   let lastProgress = started;
   for (const seed of seeds) {
     const trace = o.trace === true ? (line: string) => process.stdout.write(line + '\n') : undefined;
@@ -60,11 +61,13 @@ async function main(): Promise<void> {
         simulatedMs: 0,
         steps: 0,
         invalid: false,
+        availableAfterMs: [],
       };
     }
     faults += r.faults;
     ops += r.ops;
     simulatedMs += r.simulatedMs;
+    availableAfterMs.push(...r.availableAfterMs);
     if (!r.ok) {
       failed.push(seed);
       process.stderr.write(
@@ -86,6 +89,9 @@ async function main(): Promise<void> {
     ops,
     simulatedSeconds: Math.round(simulatedMs / 1000),
     wallSeconds: Math.round((performance.now() - started) / 100) / 10,
+    // Per partition fault (normal mode): the longest the majority side left a partition unserved.
+    partitionsMeasured: availableAfterMs.length,
+    majorityUnservedMs: percentiles(availableAfterMs),
   };
   if (o.json === true) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (o.trace !== true)
@@ -93,6 +99,14 @@ async function main(): Promise<void> {
       `${summary.seeds} seeds, ${failed.length} failed, ${faults} faults, ${ops} ops checked, ${summary.simulatedSeconds} simulated s in ${summary.wallSeconds} s\n`,
     );
   if (failed.length > 0) process.exitCode = 1;
+}
+
+/** Median, 99th percentile and maximum of xs (null when empty). */
+function percentiles(xs: number[]): { p50: number; p99: number; max: number } | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { p50: at(0.5), p99: at(0.99), max: s[s.length - 1]! };
 }
 
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop()!))

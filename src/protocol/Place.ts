@@ -46,7 +46,10 @@ export class Place {
           this.leadership.revokeLease();
         },
         leaderChanged: () => this.leadership.leaderChanged(),
-        rolesChanged: (table, me) => this.replication.applyRoles(table, me),
+        rolesChanged: (table, me) => {
+          this.replication.applyRoles(table, me);
+          this.leadership.tableAdopted();
+        },
         tableInvalid: (reason) => this.leadership.becomeInvalid(reason),
         invalidReason: () => this.leadership.invalid,
         replay: (to, msg) => this.step(to, msg),

@@ -51,6 +51,8 @@ export class Simulator {
   private stallEndMs = 0;
   /** When the network partition under way heals (0: none). */
   private partitionEndMs = 0;
+  /** Per partition fault (normal mode): ms from the cut until the majority side served everything. */
+  private readonly availableAfterMs: number[] = [];
   private steps = 0;
   /** (partition:epoch) -> the place seen acting as its primary. */
   private readonly primaries = new Map<number, number>();
@@ -442,6 +444,80 @@ export class Simulator {
   }
 
   /**
+   * From a cut to its heal, polls whether the side holding a majority of the voters serves every
+   * partition it holds a copy of: a leader with a lease there, and for each such partition a primary
+   * there with a lease, not handing over, whose writes are not stuck on a backup it cannot reach (a
+   * cut backup matters once a write waits for it). Fails when any stretch unserved, from the cut or
+   * from when a write first waited, outlasts a failure timeout, a lease and 200 ms (the target of the
+   * issue); records the longest stretch per cut.
+   */
+  private watchAvailability(
+    start: number,
+    cutMs: number,
+    away: Set<string>,
+    owed: number[],
+    what: string,
+  ): void {
+    const limitMs = TIMEOUT_MS * 1.5 + 200;
+    if (cutMs <= limitMs) return;
+    const since = new Map<number, number>();
+    let longest = 0;
+    const poll = () => {
+      if (this.failure !== null || this.sawInvalid !== null) return;
+      const now = this.net.now;
+      const side = this.live().filter((p) => !away.has(p.address));
+      for (const i of [-1, ...owed]) {
+        const ok = i === -1 ? this.majorityLeads(side) : this.majorityServes(side, i);
+        const from = since.get(i);
+        if (ok) {
+          if (from !== undefined) longest = Math.max(longest, now - from);
+          since.delete(i);
+        } else if (from === undefined) since.set(i, now - start <= 25 ? start : now);
+        else if (now - from > limitMs) {
+          this.fail(
+            `the majority side of ${what} left ${i === -1 ? 'itself without a leader with a lease' : `partition ${i} unserved`} for over ${limitMs} ms`,
+          );
+          return;
+        }
+      }
+      if (now - start < cutMs - 25) {
+        this.net.scheduler.after(25, poll);
+        return;
+      }
+      for (const from of since.values()) longest = Math.max(longest, now - from);
+      this.availableAfterMs.push(Math.round(longest));
+      this.log(`the majority side went at most ${longest.toFixed(0)} ms without serving a partition`);
+    };
+    this.net.scheduler.after(25, poll);
+  }
+
+  private majorityLeads(side: SimPlace[]): boolean {
+    return side.some((p) => {
+      const pt = p.node.place.tableData;
+      return this.up(p) && pt !== null && leaderOf(pt)?.id === p.node.place.id && p.node.place.hasLease;
+    });
+  }
+
+  private up(p: SimPlace): boolean {
+    return !p.crashed && !this.net.isPaused(p.address) && p.node.place.id !== null;
+  }
+
+  private majorityServes(side: SimPlace[], i: number): boolean {
+    return side.some((p) => {
+      const place = p.node.place;
+      const rep = place.replica(i);
+      if (!this.up(p) || !place.hasLease || rep?.role !== 'primary' || place.copyState(i).kind === 'handover')
+        return false;
+      if (rep.oldestPendingSeq() === 0) return true;
+      const pt = place.tableData!;
+      const id = pt.partitions[i]?.backup ?? null;
+      const backup = id === null ? undefined : pt.members.find((m) => m.id === id);
+      if (backup === undefined) return true;
+      return !this.net.isCut(p.address, backup.address) && !this.net.isCut(backup.address, p.address);
+    });
+  }
+
+  /**
    * A connection stalls for a while (TCP backing off after lost packets), then delivers in order: either
    * everything one place sends, or one link. Half the stalls in catastrophe mode, and a quarter in
    * normal mode, outlast the failure timeout: the place is replaced, and what it sent arrives late.
@@ -464,8 +540,8 @@ export class Simulator {
   /**
    * A network partition for 1.5 to 4.5 failure timeouts, then a heal: one place isolated (often the
    * leader or the deputy), the places split in two groups (the leader on either side), or the one
-   * link between leader and deputy cut. Clients reach every side. Some way into the cut, the side
-   * holding a majority of the voters must have a leader with a lease again.
+   * link between leader and deputy cut. Clients reach every side. Within a failure timeout, a lease
+   * and 200 ms of the cut, the side holding a majority of the voters must serve again.
    */
   private injectPartition(t: TableData | null): void {
     const places = this.live().filter((p) => p.node.place.id !== null);
@@ -551,26 +627,17 @@ export class Simulator {
           : count(b) >= majorityOf(voters.length)
             ? b
             : null;
-    const checkAtMs = TIMEOUT_MS * 3;
     // Only with no other fault at the same time (normal mode): a crash of a voter during the cut
-    // may leave no majority at all.
-    if (majority !== null && ms > checkAtMs && this.config.mode === 'normal') {
-      this.net.scheduler.after(checkAtMs, () => {
-        const ok = majority.some((p) => {
-          const pt = p.node.place.tableData;
-          return (
-            !p.crashed &&
-            !this.net.isPaused(p.address) &&
-            pt !== null &&
-            leaderOf(pt)?.id === p.node.place.id &&
-            p.node.place.hasLease
-          );
-        });
-        if (!ok && this.failure === null && this.sawInvalid === null)
-          this.fail(
-            `the majority side {${names(majority)}} has no leader with a lease ${checkAtMs} ms into the cut`,
-          );
-      });
+    // may leave no majority at all. A flapping link promises nothing while it flaps.
+    if (majority !== null && kind !== 'flap' && this.config.mode === 'normal') {
+      const inMajority = new Set(majority.map((p) => p.node.place.id));
+      const owed = t.partitions
+        .map((x, i) => (inMajority.has(x.primary ?? -1) || inMajority.has(x.backup ?? -1) ? i : -1))
+        .filter((i) => i >= 0);
+      // The side by address: a place of it that rejoins (as a spare, under a new id) is still on it.
+      const minority = majority === places ? [] : majority === a ? b : a;
+      const away = new Set(minority.map((p) => p.address));
+      this.watchAvailability(start, ms, away, owed, `${kind} {${names(a)}}|{${names(b)}}`);
     }
     this.net.scheduler.after(ms, () => {
       healAll();
@@ -718,6 +785,7 @@ export class Simulator {
       faults: this.faults,
       ops: operations.length,
       simulatedMs: Math.round(this.net.now),
+      availableAfterMs: this.availableAfterMs,
       steps: this.steps,
       invalid: this.sawInvalid !== null,
     };

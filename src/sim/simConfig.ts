@@ -46,6 +46,8 @@ export interface SimResult {
   simulatedMs: number;
   steps: number;
   invalid: boolean;
+  /** Per partition fault (normal mode): the longest the majority side left a partition unserved, ms. */
+  availableAfterMs: number[];
 }
 
 export const DEFAULT_SIM: Omit<SimConfig, 'seed'> = {

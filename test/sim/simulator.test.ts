@@ -132,14 +132,14 @@ describe('the simulator catches known defects wired into it', () => {
     // It declares the live voters ranked before it dead, and with them copies the store still had.
     const found = await firstFailing('takeover-without-majority', 3);
     expect(found?.failure).toMatch(
-      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|both act as primary/,
+      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|without a leader with a lease|both act as primary|epoch would go back/,
     );
   }, 60_000);
 
   it('a voter that grants a term while it still hears its leader: caught within 30 seeds', async () => {
     const found = await firstFailing('vote-while-led', 30);
     expect(found?.failure).toMatch(
-      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|both act as primary/,
+      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|without a leader with a lease|both act as primary|epoch would go back/,
     );
   }, 60_000);
 
@@ -148,13 +148,13 @@ describe('the simulator catches known defects wired into it', () => {
     expect(found?.failure).toMatch(/both act as primary|both lead with a lease|not linearizable/);
   }, 60_000);
 
-  it('a backup that takes entries of an older epoch: caught at catastrophe seed 1425, which passes without it', async () => {
+  it('a backup that takes entries of an older epoch: caught at catastrophe seed 656, which passes without it', async () => {
     // Old-epoch entries reach a backup only when a connection stalls past a failover and the backup
     // has become a backup again by then (a handover): long stalls, which only catastrophe mode has,
-    // and rare (the first of seeds 1 to 1425 that shows it).
-    const caught = await simulateSeed(1425, { mode: 'catastrophe', defect: 'stale-epoch' });
+    // and rare (the first of seeds 1 to 656 that shows it).
+    const caught = await simulateSeed(656, { mode: 'catastrophe', defect: 'stale-epoch' });
     expect(caught.failure).toMatch(/took entry s\d+ of partition \d+ from epoch \d+, older than its own/);
-    expect((await simulateSeed(1425, { mode: 'catastrophe' })).failure).toBeNull();
+    expect((await simulateSeed(656, { mode: 'catastrophe' })).failure).toBeNull();
   }, 120_000);
 
   it('copies sent in one burst keep places too busy to answer heartbeats: caught within 3 seeds', async () => {

@@ -32,6 +32,16 @@ export class FailureDetector {
     for (const id of this.lastHeard.keys()) this.lastHeard.set(id, now);
   }
 
+  /**
+   * Watches exactly these ids, each suspected unless heard within graceMs from now (a new leader's
+   * view: it heard nobody before, and no lease of the term before is left to wait out).
+   */
+  restart(ids: readonly number[], now: number, graceMs: number): void {
+    this.lastHeard.clear();
+    const from = now - this.timeoutMs + Math.min(graceMs, this.timeoutMs);
+    for (const id of ids) this.lastHeard.set(id, from);
+  }
+
   /** Ids silent for longer than the timeout (or than ms). */
   suspects(now: number, ms = this.timeoutMs): number[] {
     const out: number[] = [];

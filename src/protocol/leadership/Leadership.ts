@@ -40,6 +40,11 @@ interface Campaign {
 
 /** Clock drift allowed between places (1%), taken off every lease a leader hands on. */
 const DRIFT_MARGIN = 0.97;
+/**
+ * Heartbeats are due this much before a full period has passed: ticks of a clock that runs fast or
+ * slow land a hair short of the period in floating point, which would delay every heartbeat by a tick.
+ */
+const HEARTBEAT_SLACK_MS = 1;
 
 /**
  * Who is alive and who leads (docs/control-plane.md): heartbeats (every member to the leader, the
@@ -53,6 +58,10 @@ export class Leadership {
   private readonly lease: Lease;
   private readonly leaderLease: LeaderLease;
   private readonly detector: FailureDetector;
+  /** The newest answer of the leader that came with a newer table than this place holds. */
+  private aheadAck: HeartbeatAck | null = null;
+  /** The term of this place's last tick as leader. */
+  private termLed = -1;
   private lastTickAt: number;
   private lastHeartbeatAt = Number.NEGATIVE_INFINITY;
   /** Last sign of life from the leader (for the leader itself: the last tick it held its lease). */
@@ -79,7 +88,7 @@ export class Leadership {
   private lastAnswerTs: number | null = null;
   /**
    * Leader: per member, the oldest heartbeat (its `ts`) it answered that the member has not shown it
-   * received, and the member's newest heartbeat since; heard steadily for a failure timeout, by the
+   * received, and the member's newest heartbeat since; heard steadily for half a failure timeout, by the
    * member's clock, without a confirmation, the member is cut off one way (`cutOff`).
    */
   private readonly unconfirmed = new Map<number, { ts: number; last: number }>();
@@ -185,7 +194,7 @@ export class Leadership {
   tick(now: number): boolean {
     // A place re-checking its view still shows it is alive (a busy place must not fall silent and be
     // declared dead for it); its lease stays void until the check is done.
-    if (now - this.lastHeartbeatAt >= heartbeatMs(this.config)) this.sendHeartbeats(now);
+    if (now - this.lastHeartbeatAt >= heartbeatMs(this.config) - HEARTBEAT_SLACK_MS) this.sendHeartbeats(now);
     if (this.verifying) {
       if (this.membership.fetchDue(now)) this.membership.askEveryone();
       return false;
@@ -266,7 +275,9 @@ export class Leadership {
     this.detector.heard(m.id, now);
     if (m.lb !== undefined) this.loopBlocks.set(m.id, m.lb);
     this.trackAnswers(m);
-    if (m.ur !== undefined) this.unreachable.set(m.id, m.ur);
+    // A member whose answers do not arrive is the one cut off: whom it cannot reach says nothing of
+    // them (it would have the leader part it from the very places that still hold its partitions).
+    if (m.ur !== undefined && !this.cutOff.has(m.id)) this.unreachable.set(m.id, m.ur);
     // A member's lease never outlasts the leader's: what remains of it, less the drift allowed.
     const remainingMs = (this.leaderLeaseUntil() - now) * DRIFT_MARGIN;
     // A member cut off one way gets no more leases: it is declared dead once the last one has run out.
@@ -301,7 +312,9 @@ export class Leadership {
       return;
     }
     waiting.last = m.ts;
-    if (m.ts - waiting.ts > this.config.failureTimeoutMs) this.cutOff.add(m.id);
+    // Half a failure timeout of heartbeats without answers (a few heartbeat periods): a busy member
+    // would not heartbeat either, and answers go on the control connection, never queued behind data.
+    if (m.ts - waiting.ts > this.config.failureTimeoutMs / 2) this.cutOff.add(m.id);
   }
 
   /** An answer to a heartbeat: a voter's to this leader, or the leader's to this member. */
@@ -319,12 +332,30 @@ export class Leadership {
     // Whatever it renews, the answer arrived: the next heartbeat says so (a cut one way shows as answers that never do).
     this.lastAnswerTs = Math.max(this.lastAnswerTs ?? m.ts, m.ts);
     if (m.term > table.data.term || m.tv > table.version) {
+      // The leader judged this place by a newer table: the lease counts once this place holds it
+      // (while the leader changes tables often, as in a repair, its answers are always a step ahead).
+      if (m.lr !== undefined && (this.aheadAck === null || m.ts > this.aheadAck.ts)) this.aheadAck = m;
       this.out.reply(from, { t: 'tableGet', tv: this.membership.version });
       return;
     }
+    this.renewFromAck(m);
+  }
+
+  /** Member: renews the lease from the leader's answer, if it answers for the table held here. */
+  private renewFromAck(m: HeartbeatAck): void {
+    const table = this.membership.table!;
     if (m.term !== table.data.term || m.id !== table.leader?.id || m.lr === undefined) return;
     this.lease.renewFrom(m.ts, m.lr);
     this.leaderHeard();
+  }
+
+  /** A newer table was adopted: an answer that waited for it renews the lease now. */
+  tableAdopted(): void {
+    const m = this.aheadAck;
+    const table = this.membership.table;
+    if (m === null || table === null || m.tv > table.version || m.term > table.data.term) return;
+    this.aheadAck = null;
+    if (!this.membership.isLeader()) this.renewFromAck(m);
   }
 
   /** The leader showed a sign of life. */
@@ -530,7 +561,14 @@ export class Leadership {
     const table = this.membership.table!;
     const me = this.membership.id;
     const watched = table.data.members.filter((m) => m.state !== 'dead' && m.id !== me).map((m) => m.id);
-    this.detector.watch(watched, now);
+    if (this.termLed !== table.data.term) {
+      // The first tick of a term this place won: every lease of the term before has ended
+      // (docs/control-plane.md, 1), so a member need not be given a whole failure timeout. The live
+      // answer the new table at once; those cut off with the old leader are silent a quarter of one
+      // later (more than a heartbeat period).
+      this.termLed = table.data.term;
+      this.detector.restart(watched, now, this.config.failureTimeoutMs / 4);
+    } else this.detector.watch(watched, now);
     const committer = this.membership.committer;
     committer.retry(now, this.config.tableRetryMs);
     if (this.leaderLeaseUntil() <= now) {

@@ -20,6 +20,8 @@ import { PartitionReplica, type Waiter } from './PartitionReplica.js';
 
 /** Bytes of keys and values per replication frame, about. */
 const MAX_BATCH_BYTES = 1024 * 1024;
+/** A stalled write is sent again after this many failure timeouts; a quarter later, the peer is reported. */
+const RESEND_AFTER_FT = 0.75;
 
 /**
  * Replication of every partition this place holds: the primary's write path (numbered entries,
@@ -27,6 +29,7 @@ const MAX_BATCH_BYTES = 1024 * 1024;
  * connection or a stall, the backup's in-order apply and its batched acknowledgements, fencing by
  * epoch, and the copy target's side of a whole-partition copy.
  */
+
 export class Replication {
   private readonly replicas: PartitionReplica[] = [];
   /** Waiters whose writes completed (or failed) during this step, answered together. */
@@ -226,8 +229,9 @@ export class Replication {
   }
 
   /**
-   * Primary: when the oldest unacknowledged write has made no progress for a failure timeout (an
-   * entry or its ack was lost with a broken connection), sends the backup every such entry again.
+   * Primary: when the oldest unacknowledged write has made no progress for three quarters of a
+   * failure timeout (an entry or its ack was lost with a broken connection), sends the backup every
+   * such entry again.
    */
   private resendIfStalled(rep: PartitionReplica, now: number): void {
     const seq = rep.oldestPendingSeq();
@@ -240,7 +244,7 @@ export class Replication {
       this.stalls[rep.id] = { seq, since: now, first: now };
       return;
     }
-    if (now - stall.since < this.config.failureTimeoutMs) return;
+    if (now - stall.since < this.config.failureTimeoutMs * RESEND_AFTER_FT) return;
     stall.since = now;
     const table = this.membership.table!;
     const a = table.data.partitions[rep.id];
@@ -249,7 +253,8 @@ export class Replication {
   }
 
   /**
-   * Places this primary could not replicate to for two failure timeouts, though resent: the
+   * Places this primary could not replicate to for a failure timeout, nor in the quarter of one
+   * after its resend (ample for an answer on a live link): the
    * backups (or copy targets) of its partitions whose oldest write made no progress meanwhile. The
    * leader, which may still hear both, takes them off those partitions (a cut link between them).
    */
@@ -259,11 +264,7 @@ export class Replication {
     const out = new Set<number>();
     for (const rep of this.replicas) {
       const stall = this.stalls[rep.id];
-      if (
-        rep.role !== 'primary' ||
-        stall === undefined ||
-        now - stall.first < 2 * this.config.failureTimeoutMs
-      )
+      if (rep.role !== 'primary' || stall === undefined || now - stall.first < this.config.failureTimeoutMs)
         continue;
       const a = table.data.partitions[rep.id];
       const peer = a?.backup ?? a?.target ?? null;

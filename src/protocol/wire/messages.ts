@@ -247,7 +247,7 @@ export interface Heartbeat {
   lead?: boolean;
   /** Member: the `ts` of the newest answer it got from the leader (so the leader sees its answers arrive). */
   la?: number;
-  /** Member: places it could not replicate to for two failure timeouts (a cut link between them). */
+  /** Member: places it could not replicate to for a failure timeout (a cut link between them). */
   ur?: number[];
   /** The sender's longest event-loop block lately, in ms (for status). */
   lb?: number;
