@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { DEFAULT_SIM, DEFECTS, type SimResult, simulateSeed } from '../sim/Simulator.js';
+import { DEFAULT_SIM, DEFECTS, type SimResult } from '../sim/Simulator.js';
 import { intOption, numberOption } from './options.js';
+import { runSeed, runSeedsInParallel } from './simSeeds.js';
 
 async function main(): Promise<void> {
   const program = new Command('sim')
@@ -25,6 +26,12 @@ async function main(): Promise<void> {
     .addOption(
       new Option('--defect <defect>', 'wire in a known defect (to see it caught)').choices([...DEFECTS]),
     )
+    .option(
+      '--jobs <n>',
+      'seeds run at once, each on a worker thread (for machines with cores to spare)',
+      intOption(1, 256),
+      1,
+    )
     .option('--trace', 'print the event trace of --seed')
     .option('--json', 'print the summary as one JSON line')
     .exitOverride()
@@ -44,44 +51,36 @@ async function main(): Promise<void> {
   let faults = 0;
   let ops = 0;
   let simulatedMs = 0;
-  const availableAfterMs: number[] = [];
+  let done = 0;
+  const unservedMs: number[] = [];
   let lastProgress = started;
-  for (const seed of seeds) {
-    const trace = o.trace === true ? (line: string) => process.stdout.write(line + '\n') : undefined;
-    let r: SimResult;
-    try {
-      r = await simulateSeed(seed, { ...base, trace });
-    } catch (err) {
-      r = {
-        seed,
-        ok: false,
-        failure: `crashed: ${(err as Error).stack}`,
-        faults: 0,
-        ops: 0,
-        simulatedMs: 0,
-        steps: 0,
-        invalid: false,
-        availableAfterMs: [],
-      };
-    }
+  const record = (r: SimResult) => {
+    done++;
     faults += r.faults;
     ops += r.ops;
     simulatedMs += r.simulatedMs;
-    availableAfterMs.push(...r.availableAfterMs);
+    unservedMs.push(...r.unservedMs);
     if (!r.ok) {
-      failed.push(seed);
+      failed.push(r.seed);
       process.stderr.write(
-        `seed ${seed} FAILED: ${r.failure}\n  replay: npm run sim -- --seed ${seed} --trace${o.defect ? ` --defect ${o.defect}` : ''}\n`,
+        `seed ${r.seed} FAILED: ${r.failure}\n  replay: npm run sim -- --seed ${r.seed} --trace${o.mode === 'catastrophe' ? ' --mode catastrophe' : ''}${o.defect ? ` --defect ${o.defect}` : ''}\n`,
       );
     }
     const now = performance.now();
     if (now - lastProgress > 2000) {
       lastProgress = now;
       process.stderr.write(
-        `sim: ${seeds.indexOf(seed) + 1}/${seeds.length} seeds, ${failed.length} failed, ${((now - started) / 1000).toFixed(0)} s\n`,
+        `sim: ${done}/${seeds.length} seeds, ${failed.length} failed, ${((now - started) / 1000).toFixed(0)} s\n`,
       );
     }
+  };
+  const jobs = o.trace === true ? 1 : Math.min(o.jobs, seeds.length);
+  if (jobs > 1) await runSeedsInParallel(seeds, base, jobs, record);
+  else {
+    const trace = o.trace === true ? (line: string) => process.stdout.write(line + '\n') : undefined;
+    for (const seed of seeds) record(await runSeed(seed, base, trace));
   }
+  failed.sort((x, y) => x - y);
   const summary = {
     seeds: seeds.length,
     failed,
@@ -90,8 +89,8 @@ async function main(): Promise<void> {
     simulatedSeconds: Math.round(simulatedMs / 1000),
     wallSeconds: Math.round((performance.now() - started) / 100) / 10,
     // Per partition fault (normal mode): the longest the majority side left a partition unserved.
-    partitionsMeasured: availableAfterMs.length,
-    majorityUnservedMs: percentiles(availableAfterMs),
+    partitionsMeasured: unservedMs.length,
+    majorityUnservedMs: percentiles(unservedMs),
   };
   if (o.json === true) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (o.trace !== true)

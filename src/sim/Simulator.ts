@@ -52,7 +52,7 @@ export class Simulator {
   /** When the network partition under way heals (0: none). */
   private partitionEndMs = 0;
   /** Per partition fault (normal mode): ms from the cut until the majority side served everything. */
-  private readonly availableAfterMs: number[] = [];
+  private readonly unservedMs: number[] = [];
   private steps = 0;
   /** (partition:epoch) -> the place seen acting as its primary. */
   private readonly primaries = new Map<number, number>();
@@ -485,7 +485,7 @@ export class Simulator {
         return;
       }
       for (const from of since.values()) longest = Math.max(longest, now - from);
-      this.availableAfterMs.push(Math.round(longest));
+      this.unservedMs.push(Math.round(longest));
       this.log(`the majority side went at most ${longest.toFixed(0)} ms without serving a partition`);
     };
     this.net.scheduler.after(25, poll);
@@ -785,7 +785,7 @@ export class Simulator {
       faults: this.faults,
       ops: operations.length,
       simulatedMs: Math.round(this.net.now),
-      availableAfterMs: this.availableAfterMs,
+      unservedMs: this.unservedMs,
       steps: this.steps,
       invalid: this.sawInvalid !== null,
     };

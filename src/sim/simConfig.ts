@@ -47,7 +47,7 @@ export interface SimResult {
   steps: number;
   invalid: boolean;
   /** Per partition fault (normal mode): the longest the majority side left a partition unserved, ms. */
-  availableAfterMs: number[];
+  unservedMs: number[];
 }
 
 export const DEFAULT_SIM: Omit<SimConfig, 'seed'> = {
