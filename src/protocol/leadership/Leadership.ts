@@ -60,6 +60,8 @@ export class Leadership {
   private readonly detector: FailureDetector;
   /** The newest answer of the leader that came with a newer table than this place holds. */
   private aheadAck: HeartbeatAck | null = null;
+  /** Member: the peers its last tick found it cannot replicate to. */
+  private reportedUnreachable: number[] = [];
   /** The term of this place's last tick as leader. */
   private termLed = -1;
   private lastTickAt: number;
@@ -194,7 +196,12 @@ export class Leadership {
   tick(now: number): boolean {
     // A place re-checking its view still shows it is alive (a busy place must not fall silent and be
     // declared dead for it); its lease stays void until the check is done.
-    if (now - this.lastHeartbeatAt >= heartbeatMs(this.config) - HEARTBEAT_SLACK_MS) this.sendHeartbeats(now);
+    // A member that finds a peer it cannot replicate to tells the leader at once, not a period later.
+    const unreachable = this.membership.isLeader() ? [] : this.replication.unreachablePeers(now);
+    const news = unreachable.some((id) => !this.reportedUnreachable.includes(id));
+    this.reportedUnreachable = unreachable;
+    if (news || now - this.lastHeartbeatAt >= heartbeatMs(this.config) - HEARTBEAT_SLACK_MS)
+      this.sendHeartbeats(now, unreachable);
     if (this.verifying) {
       if (this.membership.fetchDue(now)) this.membership.askEveryone();
       return false;
@@ -205,7 +212,7 @@ export class Leadership {
   }
 
   /** A member heartbeats its leader; the leader heartbeats every other voter (their answers make its lease). */
-  private sendHeartbeats(now: number): void {
+  private sendHeartbeats(now: number, unreachable: number[]): void {
     const table = this.membership.table!;
     const me = this.membership.id!;
     this.lastHeartbeatAt = now;
@@ -214,7 +221,6 @@ export class Leadership {
     if (!this.membership.isLeader()) {
       const leader = table.leader;
       if (this.lastAnswerTs !== null) hb.la = this.lastAnswerTs;
-      const unreachable = this.replication.unreachablePeers(now);
       if (unreachable.length > 0) hb.ur = unreachable;
       if (leader !== undefined && leader.id !== me) this.out.send(leader.address, hb);
       return;
