@@ -79,6 +79,8 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
     // A cut link is noticed, and closed, within a failure timeout (what it held is sent again).
     keepaliveMs: flags.failureTimeoutMs,
+    // Its connections say a place dialled them: only those carry the places' protocol.
+    role: 'place',
     log: (level, msg) => log[level](msg),
   });
   const loop = loopBlockMonitor();

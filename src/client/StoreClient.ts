@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { storedBytes } from '../protocol/replication/storedValue.js';
 import { isNewer, PartitionTable, type TableData } from '../protocol/table/PartitionTable.js';
+import { isTableData } from '../protocol/wire/decode.js';
 import { InlineValue } from '../protocol/wire/inlineValue.js';
 import type { ClusterStatus, ErrorReply, OpCode, OpRequest } from '../protocol/wire/messages.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../transport/FrameCodec.js';
@@ -44,6 +45,14 @@ interface Pending {
   timeouts: number;
   attemptDeadline: number;
   lastProblem: string;
+  /** The key's partition, once a table told it (operations only). */
+  partition?: number;
+}
+
+/** Ids of one partition's operations, oldest first; those no longer pending leave from the front. */
+interface PartitionOps {
+  ids: number[];
+  head: number;
 }
 
 const packr = new Packr({ useRecords: false });
@@ -68,8 +77,12 @@ export class StoreClient {
   private tableFetchIndex = 0;
   private candidateIndex = 0;
   private nextId = 1;
-  /** The lowest request id still pending (requests below it are never sent again). */
-  private oldestPending = 0;
+  /**
+   * Per partition, the operations sent to it: the lowest still pending is what its places may keep
+   * outcomes from (`lo`); below it, nothing is ever sent to that partition again. Per partition, so
+   * that one slow request pins no other partition's outcomes.
+   */
+  private readonly opsByPartition = new Map<number, PartitionOps>();
   private closed = false;
   private readonly stopSweep: () => void;
   private readonly sweepMs: number;
@@ -274,11 +287,9 @@ export class StoreClient {
     if (p.kind === 'op') {
       const op = p.msg as OpRequest;
       if (WRITES.has(op.o)) p.sent = true;
-      // Ids below the oldest request still pending are never retried: places may forget their outcomes.
-      // Ids only grow and only leave pending: the oldest stays the minimum until it leaves.
-      if (!this.pending.has(this.oldestPending))
-        this.oldestPending = this.pending.keys().next().value as number;
-      op.lo = this.oldestPending;
+      // Ids below the partition's oldest operation still pending are never retried there: its places
+      // may forget their outcomes.
+      op.lo = this.oldestPendingIn(p, table.partitionOf(p.key));
     }
     try {
       link.send(p.msg as unknown as WireMessage);
@@ -287,6 +298,28 @@ export class StoreClient {
       this.pending.delete(p.msg.id);
       p.reject(new RequestError('too_large', (err as Error).message));
     }
+  }
+
+  /** The lowest id of an operation on partition that is still pending (p, the one being sent, is). */
+  private oldestPendingIn(p: Pending, partition: number): number {
+    let ops = this.opsByPartition.get(partition);
+    if (ops === undefined) {
+      ops = { ids: [], head: 0 };
+      this.opsByPartition.set(partition, ops);
+    }
+    if (p.partition === undefined) {
+      p.partition = partition;
+      // Mostly sent in the order made: the place is found from the end.
+      let i = ops.ids.length;
+      while (i > ops.head && ops.ids[i - 1]! > p.msg.id) i--;
+      ops.ids.splice(i, 0, p.msg.id);
+    }
+    while (!this.pending.has(ops.ids[ops.head]!)) ops.head++;
+    if (ops.head > 1024 && ops.head * 2 > ops.ids.length) {
+      ops.ids = ops.ids.slice(ops.head);
+      ops.head = 0;
+    }
+    return ops.ids[ops.head]!;
   }
 
   private retryLater(p: Pending, refreshTable: boolean): void {
@@ -335,15 +368,20 @@ export class StoreClient {
         return;
       }
       case 'table':
-        this.adopt(msg.table as TableData);
+        this.adopt(msg.table);
         this.noteNoQuorum(msg.nq);
         return;
       case 'tableSame':
         this.noteNoQuorum(msg.nq);
         return;
-      case 'err':
-        this.onError(link, msg as unknown as ErrorReply);
+      case 'err': {
+        // Whatever a place sends, the caller gets a RequestError with text, never a TypeError.
+        const code = typeof msg.code === 'string' ? msg.code : 'bad_reply';
+        const text = typeof msg.msg === 'string' ? msg.msg : `an error reply without a message (${code})`;
+        const to = typeof msg.to === 'string' ? msg.to : undefined;
+        this.onError(link, { ...(msg as unknown as ErrorReply), code, msg: text, to } as ErrorReply);
         return;
+      }
     }
   }
 
@@ -407,7 +445,9 @@ export class StoreClient {
     return live[(i + 1) % live.length].address;
   }
 
-  private adopt(data: TableData): boolean {
+  /** Takes a table a place sent, if it is well formed and newer; a malformed one is ignored. */
+  private adopt(data: unknown): boolean {
+    if (!isTableData(data)) return false;
     const current = this.table?.data;
     // Same version marked invalid: a place learned of a catastrophe its table does not show yet.
     const sameButInvalid =

@@ -224,7 +224,7 @@ export class Place {
         this.membership.handleTableGet(from, msg);
         return;
       case 'invalid':
-        this.leadership.handleInvalidNotice(msg);
+        this.leadership.handleInvalidNotice(from, msg);
         return;
       case 'status':
         this.handleStatus(from, msg);

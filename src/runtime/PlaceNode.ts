@@ -2,7 +2,7 @@ import type { OutputSink } from '../protocol/Outbox.js';
 import { Place } from '../protocol/Place.js';
 import type { PlaceConfig } from '../protocol/PlaceConfig.js';
 import { decodePlaceMessage, Rejection } from '../protocol/wire/decode.js';
-import { isControl, type WireMessage } from '../protocol/wire/messages.js';
+import { isClientRequest, isControl, type WireMessage } from '../protocol/wire/messages.js';
 import type { Link, Transport } from '../transport/Transport.js';
 import type { Scheduler } from '../util/Scheduler.js';
 
@@ -95,6 +95,15 @@ export class PlaceNode {
    */
   receive(link: Link, raw: WireMessage): void {
     if (this.failed) return;
+    if (link.peerRole !== 'place' && !isClientRequest(raw.t)) {
+      // A client connection that speaks the places' protocol is a stranger's or a bug: it is told
+      // why and closed, and nothing it sent reaches the protocol.
+      const why = `'${String(raw.t).slice(0, 64)}' is not a client request; only places send it, over connections that say so`;
+      this.log('warn', `closed the client connection from ${link.remote}: ${why}`);
+      link.send({ t: 'err', code: 'not_a_client_request', msg: why });
+      link.close();
+      return;
+    }
     const msg = decodePlaceMessage(raw, this.config);
     if (msg instanceof Rejection) {
       // Never answer an error with an error: two peers could bounce them forever.

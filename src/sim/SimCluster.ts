@@ -51,7 +51,7 @@ export class SimCluster {
       processors: processorRegistry(this.options.processors),
       ...this.options.tuning,
     };
-    const transport = this.net.transport(address);
+    const transport = this.net.transport(address, 'place');
     const node = new PlaceNode(config, transport, this.net.schedulerFor(address));
     await node.start();
     const place = { node, transport, address };

@@ -144,7 +144,7 @@ export class Simulator {
       maxCopiesInFlight: [1, 2, 4, 16][Math.floor(this.random() * 4)]!,
       defects: new Set(this.config.defect === undefined ? [] : [this.config.defect]),
     };
-    const transport = this.net.transport(address);
+    const transport = this.net.transport(address, 'place');
     // Clock drift within 1%, well inside what the leases allow (a lease is half the failure timeout).
     const drift = (this.random() - 0.5) * 0.02;
     const node = new PlaceNode(config, transport, this.net.schedulerFor(address, drift), {

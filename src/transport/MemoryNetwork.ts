@@ -7,6 +7,7 @@ import type {
   Link,
   LinkClosedHandler,
   MessageHandler,
+  PeerRole,
   Tagged,
   Transport,
   WireMessage,
@@ -34,6 +35,8 @@ interface InFlight extends Due {
   /** The encoded message (wire mode), or the message itself (shared mode). */
   bytes: Buffer | null;
   msg: WireMessage | null;
+  /** The sender closed the connection after what it sent before (a FIN): `via` closes on arrival. */
+  fin?: true;
 }
 
 /** A binary min-heap on (at, seq). */
@@ -253,9 +256,9 @@ export class MemoryNetwork {
     return this.paused.has(name);
   }
 
-  /** Returns a new endpoint named name (its address once it listens). */
-  transport(name: string): MemoryTransport {
-    return new MemoryTransport(this, name);
+  /** Returns a new endpoint named name (its address once it listens), dialling as role. */
+  transport(name: string, role: PeerRole = 'client'): MemoryTransport {
+    return new MemoryTransport(this, name, role);
   }
 
   /** Virtual milliseconds since the network was made. */
@@ -310,6 +313,13 @@ export class MemoryNetwork {
       bytes: wire ? packr.pack(msg) : null,
       msg: wire ? null : { ...msg },
     });
+  }
+
+  /** @internal The other end closed `via`'s connection: it closes after what is on its way. */
+  enqueueClose(to: MemoryTransport, via: MemoryLink): void {
+    const at = Math.max(this.time + this.latency.minMs, via.lastArrival);
+    via.lastArrival = at;
+    this.messages.push({ at, seq: this.seq++, to, via, bytes: null, msg: null, fin: true });
   }
 
   private addTimer(ms: number, every: number, fn: () => void, owner: string | null): () => void {
@@ -381,6 +391,10 @@ export class MemoryNetwork {
           continue;
         }
         this.delivered++;
+        if (msg.fin === true) {
+          msg.via.fail();
+          continue;
+        }
         if (msg.via.closed) continue;
         if (this.cuts.size > 0 && this.cuts.has(`${msg.via.peer.owner.name}>${msg.to.name}`)) continue;
         const decoded = msg.msg ?? (packr.unpack(msg.bytes!) as WireMessage);
@@ -470,6 +484,7 @@ export class MemoryLink implements Link {
     private readonly net: MemoryNetwork,
     readonly remote: string,
     readonly lane: Lane,
+    readonly peerRole: PeerRole,
   ) {}
 
   /** Queues msg for delivery at the other end. */
@@ -478,11 +493,19 @@ export class MemoryLink implements Link {
     this.net.enqueue(this.peer.owner, this.peer, msg);
   }
 
-  /** Closes both ends. */
+  /** Closes as TCP does: what was sent before still arrives, then the other end closes too. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.peer.close();
+    this.net.enqueueClose(this.peer.owner, this.peer);
+    this.owner.linkClosed(this, 'closed');
+  }
+
+  /** Breaks both ends at once: what is on its way is lost (a reset, a crash, a broken cut). */
+  fail(): void {
+    if (this.closed && this.peer.closed) return;
+    this.closed = true;
+    this.peer.fail();
     this.owner.linkClosed(this, 'closed');
   }
 }
@@ -501,6 +524,7 @@ export class MemoryTransport implements Transport {
   constructor(
     private readonly net: MemoryNetwork,
     readonly name: string,
+    readonly role: PeerRole,
   ) {}
 
   /** Registers this endpoint under address. */
@@ -514,23 +538,23 @@ export class MemoryTransport implements Transport {
     const key = lane === 'data' ? address : `${lane}|${address}`;
     const existing = this.outgoing.get(key);
     if (existing !== undefined && !existing.closed) return existing;
-    const mine = new MemoryLink(this, this.net, address, lane);
+    const mine = new MemoryLink(this, this.net, address, lane, 'place');
     const target = this.net.listenerAt(address);
     const reachable = target !== undefined && !target.dead && !this.dead;
-    const theirs = new MemoryLink(reachable ? target : this, this.net, this.name, lane);
+    const theirs = new MemoryLink(reachable ? target : this, this.net, this.name, lane, this.role);
     mine.peer = theirs;
     theirs.peer = mine;
     this.links.add(mine);
     this.outgoing.set(key, mine);
     if (reachable) target.links.add(theirs);
-    else this.net.scheduler.soon(() => mine.close());
+    else this.net.scheduler.soon(() => mine.fail());
     return mine;
   }
 
   /** Closes the pooled outgoing links to address, every lane. */
   disconnect(address: string): void {
-    this.outgoing.get(address)?.close();
-    this.outgoing.get(`control|${address}`)?.close();
+    this.outgoing.get(address)?.fail();
+    this.outgoing.get(`control|${address}`)?.fail();
   }
 
   /** Each in-memory delivery is a batch of one message. */
@@ -563,13 +587,13 @@ export class MemoryTransport implements Transport {
 
   /** Closes every link and stops listening. */
   async close(): Promise<void> {
-    for (const l of [...this.links]) l.close();
+    for (const l of [...this.links]) l.fail();
     if (this.address !== null) this.net.unregister(this.address, this);
   }
 
   /** Closes every link to or from the endpoint named name (a healed cut). */
   closeLinksWith(name: string): void {
-    for (const l of [...this.links]) if (l.peer.owner.name === name || l.remote === name) l.close();
+    for (const l of [...this.links]) if (l.peer.owner.name === name || l.remote === name) l.fail();
   }
 
   /** Simulates SIGKILL: the endpoint goes silent and its connections break. */

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { EMPTY_CHUNK, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './FrameCodec.js';
-import type { Lane, Link, Tagged, WireMessage } from './Transport.js';
+import type { Lane, Link, PeerRole, Tagged, WireMessage } from './Transport.js';
 
 /** Log sink; the transport logs peer misbehaviour and link failures, never message contents. */
 export type TransportLog = (level: 'debug' | 'info' | 'warn', msg: string) => void;
@@ -18,7 +18,10 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host: match[1] ?? match[2], port };
 }
 
-/** Type of the transport's own first frame on a control connection (never handed to the receiver). */
+/**
+ * Type of the transport's own first frame (never handed to the receiver): a place's connections all
+ * start with one, naming their lane and that a place dialled; a client's control connections too.
+ */
 export const HELLO = 'hello';
 
 /** The transport's own probe of an idle link, and its answer (never handed to the receiver). */
@@ -71,6 +74,8 @@ export class TcpLink implements Link {
   readonly decoder: FrameDecoder;
   /** The lane it carries; an incoming link learns it from the dialer's first frame (see HELLO). */
   lane: Lane;
+  /** Who is at the other end: a place for links this side dialled; an incoming one says (HELLO). */
+  peerRole: PeerRole;
   /** Incoming: the first frame was seen (a lane greeting, or the first message). */
   private greetedYet: boolean;
   /** @internal When bytes last arrived, and last left (performance.now()). */
@@ -88,6 +93,7 @@ export class TcpLink implements Link {
   ) {
     this.decoder = new FrameDecoder(host.maxFrameBytes);
     this.lane = lane;
+    this.peerRole = outgoing ? 'place' : 'client';
     this.greetedYet = outgoing;
   }
 
@@ -223,6 +229,7 @@ export class TcpLink implements Link {
       this.greetedYet = true;
       if (msg.t === HELLO) {
         if (msg.lane === 'control') this.lane = 'control';
+        if (msg.role === 'place') this.peerRole = 'place';
         this.host.greeted(this);
         return;
       }

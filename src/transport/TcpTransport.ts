@@ -10,7 +10,15 @@ import {
   TcpLink,
   type TransportLog,
 } from './TcpLink.js';
-import type { Lane, Link, LinkClosedHandler, MessageHandler, Transport, WireMessage } from './Transport.js';
+import type {
+  Lane,
+  Link,
+  LinkClosedHandler,
+  MessageHandler,
+  PeerRole,
+  Transport,
+  WireMessage,
+} from './Transport.js';
 
 export { parseAddress, TcpLink, type TransportLog };
 
@@ -35,6 +43,11 @@ export interface TcpTransportOptions {
    * an idle link is probed four times as often, and any peer answers a probe.
    */
   keepaliveMs?: number;
+  /**
+   * Who this transport dials as (default client). A place's first frame on every connection says so;
+   * its peers take place-protocol messages only from such connections.
+   */
+  role?: PeerRole;
   log?: TransportLog;
 }
 
@@ -48,6 +61,7 @@ const DEFAULT_TURN_BUDGET_MS = 20;
 export class TcpTransport implements Transport {
   private readonly host: LinkHost;
   private readonly connectTimeoutMs: number;
+  private readonly role: PeerRole;
   private readonly reconnectDelayMs: number;
   private readonly log: TransportLog;
   private server: net.Server | null = null;
@@ -83,6 +97,7 @@ export class TcpTransport implements Transport {
       throw new RangeError('maxFrameBytes out of range');
     if (!(highWaterBytes > 0)) throw new RangeError('highWaterBytes must be positive');
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.role = options.role ?? 'client';
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
     this.turnBudgetMs = options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS;
     this.keepaliveMs = options.keepaliveMs ?? null;
@@ -178,8 +193,9 @@ export class TcpTransport implements Transport {
       return link;
     }
     this.pool.set(key, link);
-    // The first frame tells the receiver which lane this connection is.
-    if (lane === 'control') link.send({ t: HELLO, lane });
+    // The first frame tells the receiver which lane this connection is, and that a place dialled it.
+    if (this.role === 'place') link.send({ t: HELLO, lane, role: 'place' });
+    else if (lane === 'control') link.send({ t: HELLO, lane });
     this.outgoingLinks.add(link);
     let target: { host: string; port: number };
     try {

@@ -9,6 +9,12 @@ export type { Tagged, WireMessage };
  */
 export type Lane = 'control' | 'data';
 
+/**
+ * Who is at the other end of a link. A link this side dialled reaches a place (only places listen);
+ * an incoming one is a place's only if the dialer's first frame said so, and a client's otherwise.
+ */
+export type PeerRole = 'place' | 'client';
+
 /** One open connection; replies to a received message go back over the link it came on. */
 export interface Link {
   /** Queues a message; frames are flushed together once per event-loop turn. */
@@ -21,6 +27,8 @@ export interface Link {
   readonly remote: string;
   /** The lane it carries (an incoming link learns it from the dialer's first frame). */
   readonly lane: Lane;
+  /** Who is at the other end (see PeerRole). */
+  readonly peerRole: PeerRole;
 }
 
 /** Receives every decoded message, with the link it arrived on. */

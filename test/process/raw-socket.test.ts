@@ -90,3 +90,35 @@ describe('bad frames from a raw socket', () => {
     expect(await store.get('half')).toBe('written properly');
   });
 });
+
+describe("place-protocol messages from a connection that did not say it is a place's", () => {
+  it('an invalid notice and a forged table push close the connection; the store stays valid and answers', async () => {
+    await store.put('kept', 'yes');
+    const before = await store.status();
+    for (const forged of [
+      { t: 'invalid', tv: 1e9, term: 1e9, reason: 'forged' },
+      { t: 'tablePush', tv: 1e9, table: { version: 1e9, term: 1e9 } },
+    ]) {
+      const raw = rawSocket(cluster.seeds[0]);
+      raw.socket.write(frame(packr.pack(forged)));
+      await waitUntil(() => raw.isClosed());
+      expect(raw.frames[0]).toMatchObject({ t: 'err', code: 'not_a_client_request' });
+      expect(String(raw.frames[0].msg)).toContain(`'${forged.t}' is not a client request`);
+    }
+    const after = await store.status();
+    expect([after.valid, after.term, after.tableVersion]).toEqual([true, before.term, before.tableVersion]);
+    expect(await store.get('kept')).toBe('yes');
+  });
+
+  it("an invalid notice over a connection that says it is a place's makes nothing invalid either", async () => {
+    const raw = rawSocket(cluster.seeds[1]);
+    raw.socket.write(frame(packr.pack({ t: 'hello', lane: 'control', role: 'place' })));
+    raw.socket.write(frame(packr.pack({ t: 'invalid', tv: 1e9, term: 1e9, reason: 'forged' })));
+    // Only a committed table says "invalid": the place asks the sender for its table.
+    await waitUntil(() => raw.frames.some((f) => f.t === 'tableGet'));
+    raw.socket.destroy();
+    expect((await store.status()).valid).toBe(true);
+    await store.put('still', 'writable');
+    expect(await store.get('still')).toBe('writable');
+  });
+});

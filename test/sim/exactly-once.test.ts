@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { PartitionTable } from '../../src/protocol/table/PartitionTable.js';
 import { SimCluster } from '../../src/sim/SimCluster.js';
 import type { WireMessage } from '../../src/transport/Transport.js';
 
@@ -66,6 +67,31 @@ describe('exactly-once retries', () => {
     sim.transportOf(a).linkTo(primary.address).close();
     await sim.settle(first);
     expect(await sim.settle(b.get('k'))).toBe('from-b');
+  });
+
+  it("one request waiting on a partition pins no other partition's outcomes (lo is per partition)", async () => {
+    const sim = new SimCluster({ partitionCount: 2, minPlaces: 2 });
+    await sim.start(2);
+    await sim.net.runFor(300);
+    const c = sim.client();
+    const routing = new PartitionTable(sim.leaderTable()!);
+    const keyIn = (p: number) => {
+      for (let i = 0; ; i++) if (routing.partitionOf(`k${i}`) === p) return `k${i}`;
+    };
+    const [stuckKey, busyKey] = [keyIn(0), keyIn(1)];
+    // Every answer to the write on partition 0 is lost: it stays pending (the client retries it).
+    sim.net.drop = (_from, _to, msg) => msg.t === 'res' && msg.id === 1;
+    const stuck = c.put(stuckKey, 'waits');
+    stuck.catch(() => {});
+    for (let round = 0; round < 30; round++) {
+      await sim.settle(
+        Promise.all(Array.from({ length: 10 }, (_, i) => c.put(`${busyKey}`, round * 10 + i))),
+      );
+    }
+    const busy = sim.primaryOf(busyKey).node.place.replica(1)!;
+    // Without lo per partition the 300 outcomes stay, pinned by request 1 on the other partition.
+    expect(busy.rememberedCount).toBeLessThanOrEqual(10);
+    expect(busy.rememberedCount).toBeGreaterThan(0);
   });
 
   it('the backup remembers results too, so a promoted backup can answer retries', async () => {

@@ -10,7 +10,7 @@ import type { WireMessage } from '../../src/transport/Transport.js';
 
 /** A raw connection to address: what it sends, and the answers it gets. */
 function rawLink(net: MemoryNetwork, address: string) {
-  const t = net.transport(`raw-${address}`);
+  const t = net.transport(`raw-${address}`, 'place');
   const replies: WireMessage[] = [];
   t.onMessage((_l, m) => replies.push(m));
   return { link: t.linkTo(address), replies };
@@ -67,7 +67,7 @@ describe('the edge between the wire and the protocol', () => {
         limits: DEFAULT_LIMITS,
         processors: processorRegistry(),
       };
-      return new PlaceNode(config, net.transport(address), net.schedulerFor(address), {
+      return new PlaceNode(config, net.transport(address, 'place'), net.schedulerFor(address), {
         onFatal: (err) => fatal.push(err),
       });
     });

@@ -38,7 +38,10 @@ describe('one table that completes some writes and moves another partition away'
             : pa,
       ),
     };
-    sim.net.transport('stand-in').linkTo(a.address).send({ t: 'tableUpdate', tv: next.version, table: next });
+    sim.net
+      .transport('stand-in', 'place')
+      .linkTo(a.address)
+      .send({ t: 'tableUpdate', tv: next.version, table: next });
     await sim.net.runUntil(() => replies.length > 0);
     expect(replies[0]).toMatchObject({ t: 'res', id: 1 });
   });

@@ -397,14 +397,20 @@ export class Leadership {
     this.verifying = false;
   }
 
-  /** Another place says the store is invalid: believed unless it speaks from an older view. */
-  handleInvalidNotice(msg: InvalidNotice): void {
+  /**
+   * Another place says the store is invalid. Only a committed table says so (docs/control-plane.md),
+   * so the notice is a hint: this place asks the sender for its table, and an invalid one it adopts
+   * (newer, and shared only once committed) makes it invalid too. A notice alone changes nothing.
+   */
+  handleInvalidNotice(from: ReplyTo, msg: InvalidNotice): void {
     const table = this.membership.table;
-    if (table === null) return;
-    // A place with an older view (it was paused, say) cannot judge the cluster as it is now.
+    if (table === null || this.invalidReason !== null) return;
     const mine = table.data;
-    if (msg.term > mine.term || (msg.term === mine.term && msg.tv >= mine.version))
-      this.becomeInvalid(msg.reason);
+    if (msg.term < mine.term || (msg.term === mine.term && msg.tv < mine.version)) return;
+    const now = this.clock.now();
+    if (!this.membership.fetchDue(now)) return;
+    this.membership.fetchedAt(now);
+    this.out.reply(from, { t: 'tableGet', tv: this.membership.version });
   }
 
   /**

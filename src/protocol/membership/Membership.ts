@@ -164,6 +164,11 @@ export class Membership {
     if (leader && leader.id !== this.myId) this.fetchTable(leader.address);
   }
 
+  /** A table fetch went out at now (the retry period counts from it). */
+  fetchedAt(now: number): void {
+    this.lastTableFetchAt = now;
+  }
+
   /** Asks the place at address for its table. */
   fetchTable(address: string): void {
     this.lastTableFetchAt = this.clock.now();

@@ -59,8 +59,26 @@ function isAssignment(v: unknown): boolean {
   );
 }
 
-/** True when v has the shape of a partition table, members and partitions included. */
+/**
+ * True when v has the shape of a partition table, members and partitions included, and holds
+ * together: member ids unique, every partition's places among the members, partitions once formed.
+ */
 export function isTableData(v: unknown): v is TableData {
+  return isTableShape(v) && holdsTogether(v);
+}
+
+function holdsTogether(t: TableData): boolean {
+  if (t.formed && t.partitions.length === 0) return false;
+  const ids = new Set<number>();
+  for (const m of t.members) {
+    if (ids.has(m.id)) return false;
+    ids.add(m.id);
+  }
+  const known = (id: number | null) => id === null || ids.has(id);
+  return t.partitions.every((a) => known(a.primary) && known(a.backup) && known(a.target));
+}
+
+function isTableShape(v: unknown): v is TableData {
   return (
     isObject(v) &&
     nat(v.version) &&

@@ -392,6 +392,17 @@ const CONTROL: ReadonlySet<string> = new Set<PlaceOutMessage['t']>([
   'handedOver',
 ]);
 
+/**
+ * What a client may send: operations, table and status requests. Everything else is the places'
+ * protocol, taken only over connections a place dialled.
+ */
+const CLIENT_REQUESTS: ReadonlySet<string> = new Set<PlaceMessage['t']>(['op', 'tableGet', 'status']);
+
+/** True when a message of type t is one a client may send (see CLIENT_REQUESTS). */
+export function isClientRequest(t: unknown): boolean {
+  return typeof t === 'string' && CLIENT_REQUESTS.has(t);
+}
+
 /** True when a message of type t is control traffic (see CONTROL). */
 export function isControl(t: string): boolean {
   return CONTROL.has(t);
