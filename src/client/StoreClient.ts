@@ -19,6 +19,10 @@ export interface ClientOptions {
   attemptTimeoutMs?: number;
   transport: Transport;
   scheduler: Scheduler;
+  /**
+   * A name for this client (default random). Each StoreClient adds its own incarnation to it, so a
+   * client started again under the same name is never answered from an earlier one's outcomes.
+   */
   clientId?: string;
   /** Jitter source of back-off delays (default Math.random; the simulator gives a seeded one). */
   random?: () => number;
@@ -91,7 +95,7 @@ export class StoreClient {
   constructor(private readonly options: ClientOptions) {
     if (options.seeds.length === 0)
       throw new PlacestoreError('bad_request', 'at least one seed address is needed');
-    this.clientId = options.clientId ?? randomBytes(8).toString('hex');
+    this.clientId = `${options.clientId ?? randomBytes(8).toString('hex')}.${randomBytes(4).toString('hex')}`;
     this.sweepMs = Math.max(5, Math.min(50, Math.floor(options.timeoutMs / 4)));
     this.attemptTimeoutMs =
       options.attemptTimeoutMs ?? Math.max(10, Math.min(1000, Math.floor(options.timeoutMs / 3)));
@@ -286,7 +290,12 @@ export class StoreClient {
     p.target = p.kind === 'op' ? null : target;
     if (p.kind === 'op') {
       const op = p.msg as OpRequest;
-      if (WRITES.has(op.o)) p.sent = true;
+      if (WRITES.has(op.o)) {
+        // A write sent before may have run: a place that has no session of this client must not run
+        // it again (it says the outcome is unknown instead).
+        if (p.sent) op.r = 1;
+        p.sent = true;
+      }
       // Ids below the partition's oldest operation still pending are never retried there: its places
       // may forget their outcomes.
       op.lo = this.oldestPendingIn(p, table.partitionOf(p.key));
@@ -417,6 +426,11 @@ export class StoreClient {
       case 'invalid':
         this.pending.delete(p.msg.id);
         p.reject(new StoreInvalidError(err.msg));
+        return;
+      case 'outcome_unknown':
+        // It may have run, once; it will not run again.
+        this.pending.delete(p.msg.id);
+        p.reject(new UnavailableError(err.msg, true));
         return;
       default:
         this.pending.delete(p.msg.id);

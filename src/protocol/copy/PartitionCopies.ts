@@ -147,6 +147,8 @@ export class PartitionCopies {
       g: s.g,
       kv: piece.kv,
       rs: piece.rs,
+      sw: piece.sw,
+      sd: piece.sd,
     };
     this.out.send(address, chunk);
     return true;

@@ -31,8 +31,11 @@ export interface RememberedResult {
 
 /** What a partition remembers of one client: outcomes by request id, and ids it will never retry (below lo). */
 interface Session {
+  /** The client never sends a request below it again (its `lo`). */
   lo: number;
   results: Map<number, RememberedResult>;
+  /** The highest request id whose outcome was dropped to bound memory (0: none). */
+  forgotten: number;
 }
 
 export type ReplicaRole = 'primary' | 'backup' | 'none';
@@ -43,10 +46,16 @@ export type ReplicaRole = 'primary' | 'backup' | 'none';
  */
 export type WriteMode = 'sync' | 'async' | 'alone';
 
-/** One piece of a whole-partition snapshot: keys and values, then remembered results (client, id, outcome), flattened. */
+/**
+ * One piece of a whole-partition snapshot: keys and values, then (the last piece) remembered results
+ * (client, id, outcome) and each session's bounds (client, lo, forgotten), flattened.
+ */
 export interface SnapshotPiece {
   kv: (string | Uint8Array)[];
   rs: (string | number | Outcome)[];
+  sw: (string | number)[];
+  /** Whole sessions were dropped from this partition (see PartitionReplica.sessionsDropped). */
+  sd: boolean;
 }
 
 /** Reads a partition's snapshot one piece at a time (see PartitionReplica.snapshot). */
@@ -56,6 +65,8 @@ export class SnapshotCursor {
   constructor(
     private readonly entries: IterableIterator<[string, Stored]>,
     private readonly results: () => (string | number | Outcome)[],
+    private readonly bounds: () => (string | number)[],
+    private readonly dropped: () => boolean,
   ) {}
 
   /** True once the last piece was read. */
@@ -71,13 +82,13 @@ export class SnapshotCursor {
       const e = this.entries.next();
       if (e.done === true) {
         this.done = true;
-        return { kv, rs: this.results(), last: true };
+        return { kv, rs: this.results(), sw: this.bounds(), sd: this.dropped(), last: true };
       }
       const [k, v] = e.value;
       kv.push(k, storedBytes(v));
       bytes += k.length * 3 + v.length + 16;
     }
-    return { kv, rs: [], last: false };
+    return { kv, rs: [], sw: [], sd: false, last: false };
   }
 }
 
@@ -117,6 +128,11 @@ export class PartitionReplica {
   private readonly sessions = new Map<string, Session>();
   private lastClient: string | null = null;
   private resultCount = 0;
+  /**
+   * Whole sessions were dropped here to bound memory (or on the copy's source): a retry from a
+   * client with no session may then have run before, and is not run again.
+   */
+  private sessionsDropped = false;
   private readonly pending: PendingWrite[] = [];
   private pendingHead = 0;
   private readonly pendingByKey = new Map<string, PendingWrite>();
@@ -178,6 +194,20 @@ export class PartitionReplica {
   /** Number of writes waiting for the backup. */
   get pendingCount(): number {
     return this.pending.length - this.pendingHead;
+  }
+
+  /**
+   * True when a write that is not remembered must not run: its outcome may exist but is no longer
+   * kept. Below the client's lo (it promised never to send those again: a stale copy), at or below an
+   * id whose outcome was dropped, or a retry (`retry`) from a client with no session here (dropped,
+   * or never here: this place cannot tell). Only a first attempt from an unknown client runs.
+   */
+  outcomeUnknown(client: string, id: number, retry: boolean): boolean {
+    const s = this.sessions.get(client);
+    // With no session dropped here ever, an unknown client's retry never ran here (nor on a copy's source).
+    if (s === undefined) return retry && this.sessionsDropped;
+    if (s.results.has(id)) return false;
+    return id < s.lo || id <= s.forgotten;
   }
 
   /** Returns the remembered outcome of a request, or undefined when it was never seen. */
@@ -419,7 +449,12 @@ export class PartitionReplica {
    * value or a deletion, so it ends up with exactly the primary's data however fuzzy the pieces were.
    */
   snapshot(): SnapshotCursor {
-    return new SnapshotCursor(this.data.entries(), () => this.rememberedResults());
+    return new SnapshotCursor(
+      this.data.entries(),
+      () => this.rememberedResults(),
+      () => this.sessionBounds(),
+      () => this.sessionsDropped,
+    );
   }
 
   /** Every remembered outcome, flattened as in a snapshot's last piece: client, request id, outcome. */
@@ -431,8 +466,22 @@ export class PartitionReplica {
     return rs;
   }
 
+  /** Each session's bounds, flattened as in a snapshot's last piece: client, lo, forgotten. */
+  private sessionBounds(): (string | number)[] {
+    const sw: (string | number)[] = [];
+    for (const [client, s] of this.sessions)
+      if (s.lo > 0 || s.forgotten > 0) sw.push(client, s.lo, s.forgotten);
+    return sw;
+  }
+
   /** Target of a copy: applies one snapshot chunk. */
-  applySnapshotChunk(kv: readonly (string | Uint8Array)[], rs: readonly (string | number | Outcome)[]): void {
+  applySnapshotChunk(
+    kv: readonly (string | Uint8Array)[],
+    rs: readonly (string | number | Outcome)[],
+    sw: readonly (string | number)[] = [],
+    sessionsDropped = false,
+  ): void {
+    if (sessionsDropped) this.sessionsDropped = true;
     for (let i = 0; i + 1 < kv.length; i += 2) {
       const key = kv[i];
       const value = kv[i + 1];
@@ -444,6 +493,13 @@ export class PartitionReplica {
       const outcome = rs[i + 2];
       if (typeof client === 'string' && typeof id === 'number' && typeof outcome === 'object')
         this.remember(client, id, { outcome, pending: null });
+    }
+    for (let i = 0; i + 2 < sw.length; i += 3) {
+      const [client, lo, forgotten] = [sw[i], sw[i + 1], sw[i + 2]];
+      if (typeof client !== 'string' || typeof lo !== 'number' || typeof forgotten !== 'number') continue;
+      const s = this.session(client);
+      s.lo = Math.max(s.lo, lo);
+      s.forgotten = Math.max(s.forgotten, forgotten);
     }
   }
 
@@ -495,11 +551,19 @@ export class PartitionReplica {
     else this.data.set(key, stored(value));
   }
 
+  private session(client: string): Session {
+    let session = this.sessions.get(client);
+    if (session === undefined) {
+      session = { lo: 0, results: new Map(), forgotten: 0 };
+      this.sessions.set(client, session);
+    }
+    return session;
+  }
+
   private remember(client: string, id: number, result: RememberedResult): void {
     let session = this.sessions.get(client);
     if (session === undefined) {
-      session = { lo: 0, results: new Map() };
-      this.sessions.set(client, session);
+      session = this.session(client);
     } else if (client !== this.lastClient) {
       // Move to the most recently used end.
       this.sessions.delete(client);
@@ -519,17 +583,21 @@ export class PartitionReplica {
       const [oldClient, old] = first.value;
       const oldest = old.results.keys().next();
       if (!oldest.done) {
+        // Dropped, not forgotten: a retry of it (or of anything before it) is told its outcome is unknown.
         old.results.delete(oldest.value);
+        old.forgotten = Math.max(old.forgotten, oldest.value);
         this.resultCount--;
       }
       if (old.results.size === 0) {
         this.sessions.delete(oldClient);
+        this.sessionsDropped = true;
         if (this.lastClient === oldClient) this.lastClient = null;
       }
     }
   }
 
   private clearSessions(): void {
+    this.sessionsDropped = false;
     this.sessions.clear();
     this.lastClient = null;
     this.resultCount = 0;

@@ -385,7 +385,7 @@ export class Replication {
       if (!rep.acceptsFirstPiece(attempt)) return;
       rep.beginCopy(attempt);
     } else if (!rep.receivesPieceOf(attempt)) return;
-    rep.applySnapshotChunk(m.kv, m.rs);
+    rep.applySnapshotChunk(m.kv, m.rs, m.sw, m.sd === true);
     if (m.last) rep.finishSnapshot(m.s, m.e);
     // Every piece is acknowledged, the last too: its acknowledgement says the snapshot is whole.
     const id = this.membership.id!;

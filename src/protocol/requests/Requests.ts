@@ -116,6 +116,16 @@ export class Requests {
       );
       return;
     }
+    if (seen === undefined && rep.outcomeUnknown(m.c, m.id, m.r === 1)) {
+      // Never run twice: a write whose outcome this partition no longer keeps is not run again.
+      this.replyError(
+        from,
+        m,
+        'outcome_unknown',
+        `the outcome of request ${m.id} is unknown: partition ${p} no longer keeps it (its session expired), so it was not run again`,
+      );
+      return;
+    }
     if (seen !== undefined) {
       const waiter: Waiter = { to: from, id: m.id, outcome: seen.outcome };
       if (seen.pending !== null && rep.isUnreplicated(seen)) {

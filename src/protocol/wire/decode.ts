@@ -111,6 +111,10 @@ const entries: Check = (v) => {
   return true;
 };
 
+/** (client, lo, forgotten) triples. */
+const sessionBounds: Check = (v) =>
+  Array.isArray(v) && v.length % 3 === 0 && v.every((x, i) => (i % 3 === 0 ? str(x) : nat(x)));
+
 /** (partition, epoch, seq) triples. */
 const acks: Check = (v) => Array.isArray(v) && v.length % 3 === 0 && v.every(nat);
 
@@ -175,6 +179,8 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
     ['g', nat, 'a copy attempt'],
     ['kv', keyValues, 'keys and values'],
     ['rs', results, 'remembered results'],
+    ['sw', optional(sessionBounds), 'session bounds'],
+    ['sd', optional((v) => typeof v === 'boolean'), 'a boolean'],
   ],
   snapAck: [
     TV,

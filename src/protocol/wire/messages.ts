@@ -22,8 +22,10 @@ export interface OpRequest {
   id: number;
   /** Client id. */
   c: string;
-  /** The client's lowest request id still in flight: it never retries a lower one. */
+  /** The client's lowest request id still in flight on this partition: it never retries a lower one. */
   lo?: number;
+  /** 1 on a write sent before (a retry): with no session of its client, its outcome cannot be told. */
+  r?: 1;
   /** Sender's table version. */
   tv: number;
   o: OpCode;
@@ -66,7 +68,8 @@ export type ErrorCode =
   | 'bad_frame'
   | 'frame_too_large'
   | 'bad_message'
-  | 'busy';
+  | 'busy'
+  | 'outcome_unknown';
 
 /** Error reply; `table` is attached to redirects when the place knows a newer table than the sender. */
 export interface ErrorReply {
@@ -287,6 +290,10 @@ export interface SnapshotChunk {
   kv: (string | Uint8Array)[];
   /** Remembered results, flattened: [client, request id, outcome, ...]. */
   rs: (string | number | Outcome)[];
+  /** Sessions' bounds, flattened: [client, lo, highest id whose outcome was dropped, ...] (last piece). */
+  sw?: (string | number)[];
+  /** True when whole sessions were dropped from the partition (last piece). */
+  sd?: boolean;
 }
 
 /** Target to primary: piece `i` of attempt `g` of a copy arrived (the last one: the snapshot is whole). */

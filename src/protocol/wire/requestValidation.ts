@@ -14,6 +14,7 @@ export function validateOp(
   if (typeof m.c !== 'string') return ['bad_request', "request 'c' (client id) must be a string"];
   if (m.lo !== undefined && !Number.isSafeInteger(m.lo))
     return ['bad_request', "request 'lo' (lowest request id in flight) must be an integer"];
+  if (m.r !== undefined && m.r !== 1) return ['bad_request', "request 'r' (a retry) must be 1 or absent"];
   if (typeof m.tv !== 'number') return ['bad_request', "request 'tv' (table version) must be a number"];
   if (!OP_CODES.has(m.o)) return ['unknown_command', `unknown operation '${String(m.o)}'`];
   if (typeof m.k !== 'string') return ['bad_request', 'key must be a string'];
