@@ -197,6 +197,18 @@ export class Simulator {
     return lost(committed) || lost(stored);
   }
 
+  /**
+   * Every place is up and a member again: as many processes as at the start, and as many members
+   * the leader does not hold dead (places declared dead in a cut have joined again, so the voters
+   * are whole). Only then, in normal mode, comes the next fault: a crash while the leader and one
+   * other are the only members left is a second failure, which no majority survives (seed 1346).
+   */
+  private atFullStrength(): boolean {
+    const t = this.leaderTable();
+    const members = t === null ? 0 : t.members.filter((m) => m.state !== 'dead').length;
+    return this.live().length >= this.config.places + 1 && members >= this.config.places + 1;
+  }
+
   /** Repaired in truth, not only as the leader sees it: every crashed place is known dead, every partition ok. */
   private repaired(): boolean {
     const t = this.leaderTable();
@@ -658,7 +670,7 @@ export class Simulator {
           this.net.now < this.partitionEndMs;
         if (
           this.config.mode === 'catastrophe' ||
-          (!faultInProgress && this.repaired() && this.live().length >= this.config.places + 1)
+          (!faultInProgress && this.repaired() && this.atFullStrength())
         ) {
           this.injectFault();
         }
