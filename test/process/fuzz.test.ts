@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { freePorts } from '../support/ports.js';
+
+const run = promisify(execFile);
+
+describe('junk and forged messages from strangers (scripts/fuzz-places.mjs)', () => {
+  it('100,000 frames at each of three places: all stay up, the store valid, the data intact, memory flat', async () => {
+    const port = await freePorts(3);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        'scripts/fuzz-places.mjs',
+        '--frames',
+        '100000',
+        '--places',
+        '3',
+        '--seed',
+        '11',
+        '--port',
+        String(port),
+      ],
+      { timeout: 300_000 },
+    ).catch((err: { stdout: string; stderr: string }) => {
+      throw new Error(`fuzz run failed: ${err.stdout} ${err.stderr.slice(-2000)}`);
+    });
+    const result = JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(result.frames).toBeGreaterThanOrEqual(300_000);
+    expect(result).toMatchObject({
+      alive: true,
+      valid: true,
+      everyPlaceActive: true,
+      sameTerm: true,
+      intact: true,
+      writable: true,
+      ok: true,
+    });
+    for (const growth of result.rssGrowthMiBFrom20Percent) expect(growth).toBeLessThan(64);
+  }, 320_000);
+});
