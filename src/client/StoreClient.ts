@@ -24,6 +24,11 @@ export interface ClientOptions {
    * client started again under the same name is never answered from an earlier one's outcomes.
    */
   clientId?: string;
+  /**
+   * Calls in flight at most (default 100,000): past it a call fails at once with a RequestError
+   * ('busy'), never sent, rather than queueing without end.
+   */
+  maxInFlight?: number;
   /** Jitter source of back-off delays (default Math.random; the simulator gives a seeded one). */
   random?: () => number;
 }
@@ -60,6 +65,8 @@ interface PartitionOps {
 }
 
 const packr = new Packr({ useRecords: false });
+/** Calls in flight on one client at most, by default. */
+const DEFAULT_MAX_IN_FLIGHT = 100_000;
 const WRITES = new Set<OpCode>(['put', 'cas', 'del', 'submit']);
 
 /**
@@ -238,6 +245,14 @@ export class StoreClient {
 
   private request(kind: Kind, key: string, msg: Pending['msg'], answer: Answer): Promise<unknown> {
     if (this.closed) return Promise.reject(new UnavailableError('the client is closed', false));
+    const bound = this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    if (this.pending.size >= bound)
+      return Promise.reject(
+        new RequestError(
+          'busy',
+          `${this.pending.size} calls are in flight on this client, the most it allows; not sent`,
+        ),
+      );
     return new Promise((resolve, reject) => {
       const p: Pending = {
         kind,

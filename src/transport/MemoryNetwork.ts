@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr';
 import '../protocol/wire/inlineValue.js';
 import { seededRandom } from '../util/random.js';
 import type { Scheduler } from '../util/Scheduler.js';
+import { DEFAULT_MAX_FRAME_BYTES, FrameError } from './FrameCodec.js';
 import type {
   Lane,
   Link,
@@ -90,6 +91,28 @@ function before(x: Due, y: Due): boolean {
   return x.at < y.at || (x.at === y.at && x.seq < y.seq);
 }
 
+const USER_DATA: ReadonlySet<unknown> = new Set(['replBatch', 'repl', 'snap', 'op', 'res']);
+
+/**
+ * A cheap upper bound's test: true when msg may encode to more than half of limit (its byte arrays,
+ * keys and tables counted roughly), so that only such messages are encoded to be measured.
+ */
+function mayBeLarge(msg: WireMessage, limit: number): boolean {
+  // Only these carry users' keys and values; the rest are small in any simulated cluster.
+  if (!USER_DATA.has(msg.t)) return false;
+  let bytes = 0;
+  const count = (v: unknown, depth: number): void => {
+    if (v instanceof Uint8Array) bytes += v.length;
+    else if (typeof v === 'string') bytes += v.length * 3;
+    else if (depth < 3 && Array.isArray(v)) for (const x of v) count(x, depth + 1);
+    else if (depth < 3 && typeof v === 'object' && v !== null)
+      for (const x of Object.values(v)) count(x, depth + 1);
+    else bytes += 9;
+  };
+  count(msg, 0);
+  return bytes * 2 > limit;
+}
+
 /** How the network delays messages: each takes min..max virtual ms; order within a link is kept. */
 export interface Latency {
   minMs: number;
@@ -138,6 +161,8 @@ export class MemoryNetwork {
    */
   copy: 'wire' | 'shared' = 'wire';
   delivered = 0;
+  /** Largest message a link carries, as TCP's frame limit: a larger one throws at send (FrameError). */
+  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
 
   constructor(seed = 1) {
     this.random = seededRandom(seed);
@@ -302,15 +327,25 @@ export class MemoryNetwork {
     }
     if (this.reorder) at = this.time + this.random();
     else at = Math.max(at, via.lastArrival);
-    via.lastArrival = at;
     const wire = this.copy === 'wire';
+    const bytes = wire ? packr.pack(msg) : null;
+    // The frame limit, as TCP has it: in shared mode only a message that may be near it is encoded.
+    const size =
+      bytes !== null ? bytes.length : mayBeLarge(msg, this.maxFrameBytes) ? packr.pack(msg).length : 0;
+    if (size > this.maxFrameBytes)
+      throw new FrameError(
+        'frame_too_large',
+        `message '${msg.t}' encodes to ${size} bytes, more than the limit of ${this.maxFrameBytes} bytes`,
+        false,
+      );
+    via.lastArrival = at;
     // A shallow copy in shared mode: senders may reuse a request object (a retry updates its tv).
     this.messages.push({
       at,
       seq: this.seq++,
       to,
       via,
-      bytes: wire ? packr.pack(msg) : null,
+      bytes,
       msg: wire ? null : { ...msg },
     });
   }

@@ -142,3 +142,26 @@ describe('a copy started again while its first attempt is still on its way', () 
     expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `w${i}`));
   });
 });
+
+describe('a resend of more than a frame holds', () => {
+  it('goes as several frames under the frame limit, and the backup gets every entry', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    await sim.net.runFor(300);
+    const c = sim.client({ timeoutMs: 10_000 });
+    const primary = sim.primaryOf('k');
+    const backup = sim.backupOf('k');
+    // 24 writes of 1 MiB each are lost on their way to the backup, with no broken connection to tell:
+    // the resend after the stall carries them all, 24 MiB, more than one frame may (16 MiB).
+    let losing = true;
+    sim.net.drop = (from, to, msg) =>
+      losing && from === primary.address && to === backup.address && msg.t === 'replBatch';
+    const value = 'v'.repeat(1024 * 1024 - 64);
+    const writes = Array.from({ length: 24 }, (_, i) => c.put(`big-${i}`, value));
+    await sim.net.runUntil(() => primary.node.place.replica(0)!.pendingCount === 24);
+    losing = false;
+    await sim.settle(Promise.all(writes), 10_000);
+    expect(sim.backupOf('k')).toBe(backup);
+    for (let i = 0; i < 24; i++) expect(backup.node.place.replica(0)!.data.has(`big-${i}`)).toBe(true);
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RequestError } from '../../src/client/errors.js';
+import { StoreClient } from '../../src/client/StoreClient.js';
 import { SimCluster } from '../../src/sim/SimCluster.js';
 import type { WireMessage } from '../../src/transport/Transport.js';
 
@@ -102,6 +103,30 @@ describe('bounded memory', () => {
     expect(String(refused)).toMatch(/3 writes waiting for its backup/);
     expect(sim.primaryOf('k0').node.place.replica(0)!.pendingCount).toBe(3);
     await sim.settle(Promise.all(waiting));
+  });
+
+  it('a client past its bound of calls in flight fails the next at once, unsent', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2 });
+    await sim.start(2);
+    const sent: WireMessage[] = [];
+    const transport = sim.net.transport('bounded-client');
+    const c = new StoreClient({
+      seeds: [sim.places[0]!.address],
+      timeoutMs: 5000,
+      transport,
+      scheduler: sim.net.scheduler,
+      maxInFlight: 3,
+    });
+    await sim.settle(c.ready());
+    sim.net.onDeliver = (from, _to, msg) => {
+      if (from === 'bounded-client' && msg.t === 'op') sent.push(msg);
+    };
+    const calls = [0, 1, 2, 3].map((i) => c.put(`k${i}`, i).catch((e: Error) => e));
+    const fourth = await calls[3];
+    expect(fourth).toBeInstanceOf(RequestError);
+    expect(String(fourth)).toMatch(/3 calls are in flight on this client, the most it allows; not sent/);
+    expect(await sim.settle(Promise.all(calls.slice(0, 3)))).toEqual([undefined, undefined, undefined]);
+    expect([...new Set(sent.map((m) => m.k))].sort()).toEqual(['k0', 'k1', 'k2']);
   });
 });
 

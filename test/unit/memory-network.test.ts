@@ -55,4 +55,26 @@ describe('a stopped process that resumes', () => {
     await net.runFor(50);
     expect(got).toEqual([1, 2]);
   });
+
+  it('has the frame limit TCP has: a larger message throws at send, in either copy mode, and a close is orderly', async () => {
+    for (const copy of ['wire', 'shared'] as const) {
+      const net = new MemoryNetwork(1);
+      net.copy = copy;
+      net.maxFrameBytes = 1024;
+      const a = net.transport('a');
+      const b = net.transport('b');
+      await b.listen('b');
+      const got: unknown[] = [];
+      b.onMessage((_l, m) => got.push(m.t));
+      const link = a.linkTo('b');
+      expect(() => link.send({ t: 'op', v: Buffer.alloc(2000) })).toThrow(
+        /message 'op' encodes to \d+ bytes, more than the limit of 1024 bytes/,
+      );
+      link.send({ t: 'op', v: Buffer.alloc(100) });
+      link.close();
+      await net.runFor(50);
+      // What was sent before the close arrives; the larger message never left.
+      expect(got).toEqual(['op']);
+    }
+  });
 });
