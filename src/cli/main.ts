@@ -115,6 +115,12 @@ function buildProgram(): Command {
       DEFAULT_TUNING.maxRequestsInFlight,
     )
     .option(
+      '--max-outcomes-per-partition <n>',
+      "write outcomes (and client sessions) each partition keeps for exactly-once retries; past it the least recently used client's go, and its retries are told their outcome is unknown",
+      intOption(16, 10_000_000),
+      DEFAULT_TUNING.maxResultsPerPartition,
+    )
+    .option(
       '--max-copies-in-flight <n>',
       'whole-partition copies this place sends at once (more wait their turn)',
       intOption(1, 1024),

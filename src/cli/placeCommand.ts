@@ -23,6 +23,7 @@ export interface PlaceFlags {
   voters: number;
   lostAfterMs: number;
   maxRequestsInFlight: number;
+  maxOutcomesPerPartition: number;
   maxCopiesInFlight: number;
   maxKeyBytes: number;
   maxValueBytes: number;
@@ -70,6 +71,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     voters: flags.voters,
     lostAfterMs: flags.lostAfterMs,
     maxRequestsInFlight: flags.maxRequestsInFlight,
+    maxResultsPerPartition: flags.maxOutcomesPerPartition,
     maxCopiesInFlight: flags.maxCopiesInFlight,
     limits: { ...DEFAULT_LIMITS, maxKeyBytes: flags.maxKeyBytes, maxValueBytes: flags.maxValueBytes },
     processors,

@@ -14,6 +14,7 @@ describe('command line usage errors', () => {
       [['cluster', '--places', '0'], /0 is out of range/],
       [['place'], /required option '--listen <host:port>' not specified/],
       [['place', '--listen', '127.0.0.1:99999'], /99999/],
+      [['place', '--listen', '127.0.0.1:7400', '--max-outcomes-per-partition', '5'], /5 is out of range/],
       [['bench', '--op', 'explode'], /Allowed choices are put, get, mixed, cas/],
       [['cas', 'k', 'only-one'], /cas takes KEY EXPECTED NEW/],
       [['put', 'k'], /put takes KEY VALUE, or KEY with --stdin/],
