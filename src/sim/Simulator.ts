@@ -477,9 +477,10 @@ export class Simulator {
     const poll = () => {
       if (this.failure !== null || this.sawInvalid !== null) return;
       const now = this.net.now;
-      const side = this.live().filter((p) => !away.has(p.address));
+      const side = this.live().filter((p) => !away.has(p.address) && this.up(p));
+      const served = this.servedBy(side);
       for (const i of [-1, ...owed]) {
-        const ok = i === -1 ? this.majorityLeads(side) : this.majorityServes(side, i);
+        const ok = i === -1 ? this.majorityLeads(side) : served.has(i);
         const from = since.get(i);
         if (ok) {
           if (from !== undefined) longest = Math.max(longest, now - from);
@@ -514,19 +515,29 @@ export class Simulator {
     return !p.crashed && !this.net.isPaused(p.address) && p.node.place.id !== null;
   }
 
-  private majorityServes(side: SimPlace[], i: number): boolean {
-    return side.some((p) => {
+  /**
+   * The partitions the places of side serve: as primary, with a lease, not handing over, and with no
+   * writes waiting on a backup they cannot reach.
+   */
+  private servedBy(side: SimPlace[]): Set<number> {
+    const served = new Set<number>();
+    for (const p of side) {
       const place = p.node.place;
-      const rep = place.replica(i);
-      if (!this.up(p) || !place.hasLease || rep?.role !== 'primary' || place.copyState(i).kind === 'handover')
-        return false;
-      if (rep.oldestPendingSeq() === 0) return true;
-      const pt = place.tableData!;
-      const id = pt.partitions[i]?.backup ?? null;
-      const backup = id === null ? undefined : pt.members.find((m) => m.id === id);
-      if (backup === undefined) return true;
-      return !this.net.isCut(p.address, backup.address) && !this.net.isCut(backup.address, p.address);
-    });
+      const pt = place.tableData;
+      if (pt === null || !place.hasLease) continue;
+      for (let i = 0; i < pt.partitions.length; i++) {
+        const rep = place.replica(i);
+        if (rep?.role !== 'primary' || place.copyState(i).kind === 'handover') continue;
+        const id = rep.oldestPendingSeq() === 0 ? null : (pt.partitions[i]?.backup ?? null);
+        const backup = id === null ? undefined : pt.members.find((m) => m.id === id);
+        if (
+          backup === undefined ||
+          (!this.net.isCut(p.address, backup.address) && !this.net.isCut(backup.address, p.address))
+        )
+          served.add(i);
+      }
+    }
+    return served;
   }
 
   /**

@@ -91,26 +91,36 @@ function before(x: Due, y: Due): boolean {
   return x.at < y.at || (x.at === y.at && x.seq < y.seq);
 }
 
-const USER_DATA: ReadonlySet<unknown> = new Set(['replBatch', 'repl', 'snap', 'op', 'res']);
-
 /**
- * A cheap upper bound's test: true when msg may encode to more than half of limit (its byte arrays,
- * keys and tables counted roughly), so that only such messages are encoded to be measured.
+ * A cheap test: true when msg may encode to more than half of limit (its keys and values counted
+ * roughly), so that only such messages are encoded to be measured. Only messages carrying users'
+ * keys and values can be large in any simulated cluster.
  */
 function mayBeLarge(msg: WireMessage, limit: number): boolean {
-  // Only these carry users' keys and values; the rest are small in any simulated cluster.
-  if (!USER_DATA.has(msg.t)) return false;
+  let items: unknown;
+  switch (msg.t) {
+    case 'replBatch':
+      items = msg.es;
+      break;
+    case 'snap':
+      items = msg.kv;
+      break;
+    case 'op':
+    case 'res':
+    case 'repl':
+      return (byteLength(msg.v) + byteLength(msg.x) + byteLength(msg.a)) * 2 > limit;
+    default:
+      return false;
+  }
+  if (!Array.isArray(items)) return false;
   let bytes = 0;
-  const count = (v: unknown, depth: number): void => {
-    if (v instanceof Uint8Array) bytes += v.length;
-    else if (typeof v === 'string') bytes += v.length * 3;
-    else if (depth < 3 && Array.isArray(v)) for (const x of v) count(x, depth + 1);
-    else if (depth < 3 && typeof v === 'object' && v !== null)
-      for (const x of Object.values(v)) count(x, depth + 1);
-    else bytes += 9;
-  };
-  count(msg, 0);
+  for (let i = 0; i < items.length; i++) bytes += byteLength(items[i]) + 9;
   return bytes * 2 > limit;
+}
+
+function byteLength(v: unknown): number {
+  if (v instanceof Uint8Array) return v.length;
+  return typeof v === 'string' ? v.length * 3 : 0;
 }
 
 /** How the network delays messages: each takes min..max virtual ms; order within a link is kept. */

@@ -45,14 +45,19 @@ export class LeaderLease {
 
   constructor(private readonly lengthMs: number) {}
 
+  /** The last answer of until(), valid while no acknowledgement came and the sets are the same. */
+  private cached: { me: number; sets: readonly (readonly number[])[]; until: number } | null = null;
+
   /** Voter acknowledged the heartbeat sent at ts. */
   acknowledged(voter: number, ts: number): void {
     this.sentAt.set(voter, Math.max(this.sentAt.get(voter) ?? Number.NEGATIVE_INFINITY, ts));
+    this.cached = null;
   }
 
   /** Forgets every acknowledgement (a new term: those of the old one promise nothing about it). */
   reset(): void {
     this.sentAt.clear();
+    this.cached = null;
   }
 
   /**
@@ -60,6 +65,8 @@ export class LeaderLease {
    * acknowledgement expires (this place itself never expires); the earliest over the sets.
    */
   until(me: number, sets: readonly (readonly number[])[]): number {
+    const c = this.cached;
+    if (c !== null && c.me === me && c.sets === sets) return c.until;
     let end = Number.POSITIVE_INFINITY;
     for (const set of sets) {
       if (set.length === 0) continue;
@@ -72,6 +79,7 @@ export class LeaderLease {
         .sort((a, b) => b - a);
       end = Math.min(end, expiries[majorityOf(set.length) - 1] ?? Number.NEGATIVE_INFINITY);
     }
+    this.cached = { me, sets, until: end };
     return end;
   }
 }

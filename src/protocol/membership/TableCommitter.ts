@@ -38,6 +38,12 @@ export class TableCommitter {
   /** The table a new term starts from (the newest its votes showed), until the term's first commit. */
   private termBase: TableData | null = null;
   private inFlight: InFlightTable | null = null;
+  private setsCache: {
+    base: TableData;
+    inFlight: InFlightTable | null;
+    draft: TableData | null;
+    sets: number[][];
+  } | null = null;
   private onCommit: { version: number; fn: () => void }[] = [];
 
   constructor(
@@ -56,10 +62,16 @@ export class TableCommitter {
   }
 
   /** The voter sets whose majorities the leader answers to now: the committed table's, and the one out. */
-  voterSets(): number[][] {
-    const sets = [votersOf(this.termBase ?? this.host.committed).map((m) => m.id)];
+  voterSets(): readonly (readonly number[])[] {
+    // Asked on every request to the leader (its lease): the same sets until a table changes.
+    const base = this.termBase ?? this.host.committed;
+    const c = this.setsCache;
+    if (c !== null && c.base === base && c.inFlight === this.inFlight && c.draft === this.draft)
+      return c.sets;
+    const sets = [votersOf(base).map((m) => m.id)];
     if (this.inFlight !== null) sets.push(...this.inFlight.sets);
     else if (this.draft !== null) sets.push(votersOf(this.draft).map((m) => m.id));
+    this.setsCache = { base, inFlight: this.inFlight, draft: this.draft, sets };
     return sets;
   }
 
