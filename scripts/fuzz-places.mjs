@@ -136,7 +136,12 @@ function forged() {
 function burst(asPlace) {
   const out = [];
   let n = 0;
-  if (asPlace) out.push(frame(packr.pack({ t: 'hello', lane: pick(['control', 'data']), role: 'place' })));
+  // A place's connection names where it listens: a stranger's address, or a member's (read from
+  // status), as one would who wants its forgeries taken.
+  if (asPlace) {
+    const from = random() < 0.5 ? pick(cluster.seeds) : `10.0.0.${int(255)}:7400`;
+    out.push(frame(packr.pack({ t: 'hello', lane: pick(['control', 'data']), role: 'place', from })));
+  }
   for (let i = 0; i < 50; i++) {
     const kind = int(10);
     if (kind < 3) out.push(frame(Buffer.from(Array.from({ length: int(64) }, () => int(256)))));

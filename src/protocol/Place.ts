@@ -100,6 +100,15 @@ export class Place {
     return this.leadership.invalid;
   }
 
+  /**
+   * True when a place at address may speak the places' protocol to this one: its table lists the
+   * address (in any state: a place declared dead must still hear so), or this place has no table yet.
+   */
+  knowsAddress(address: string): boolean {
+    const t = this.membership.table;
+    return t === null || t.memberAt(address) !== undefined || this.membership.knowsNewerMember(address);
+  }
+
   /** Read access to a partition's replica (created when the first table arrives), for tests and status. */
   replica(partition: number): PartitionReplica | undefined {
     return this.replication.replica(partition);

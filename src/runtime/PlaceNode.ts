@@ -104,6 +104,15 @@ export class PlaceNode {
       link.close();
       return;
     }
+    const from = link.dialerAddress;
+    if (from !== null && raw.t !== 'join' && !isClientRequest(raw.t) && !this.place.knowsAddress(from)) {
+      // A place this one's table does not list comes in through the join handshake first.
+      if (raw.t === 'err') return;
+      const why = `'${from.slice(0, 64)}' is not a member of this cluster's table; a new place joins first`;
+      this.log('warn', `refused '${String(raw.t).slice(0, 64)}' from ${link.remote}: ${why}`);
+      link.send({ t: 'err', code: 'not_a_member', msg: why });
+      return;
+    }
     const msg = decodePlaceMessage(raw, this.config);
     if (msg instanceof Rejection) {
       // Never answer an error with an error: two peers could bounce them forever.

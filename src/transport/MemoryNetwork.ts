@@ -530,6 +530,7 @@ export class MemoryLink implements Link {
     readonly remote: string,
     readonly lane: Lane,
     readonly peerRole: PeerRole,
+    readonly dialerAddress: string | null = null,
   ) {}
 
   /** Queues msg for delivery at the other end. */
@@ -586,7 +587,14 @@ export class MemoryTransport implements Transport {
     const mine = new MemoryLink(this, this.net, address, lane, 'place');
     const target = this.net.listenerAt(address);
     const reachable = target !== undefined && !target.dead && !this.dead;
-    const theirs = new MemoryLink(reachable ? target : this, this.net, this.name, lane, this.role);
+    const theirs = new MemoryLink(
+      reachable ? target : this,
+      this.net,
+      this.name,
+      lane,
+      this.role,
+      this.role === 'place' ? this.name : null,
+    );
     mine.peer = theirs;
     theirs.peer = mine;
     this.links.add(mine);

@@ -76,6 +76,8 @@ export class TcpLink implements Link {
   lane: Lane;
   /** Who is at the other end: a place for links this side dialled; an incoming one says (HELLO). */
   peerRole: PeerRole;
+  /** Incoming from a place: the address its first frame named (see Link.dialerAddress). */
+  dialerAddress: string | null = null;
   /** Incoming: the first frame was seen (a lane greeting, or the first message). */
   private greetedYet: boolean;
   /** @internal When bytes last arrived, and last left (performance.now()). */
@@ -229,7 +231,11 @@ export class TcpLink implements Link {
       this.greetedYet = true;
       if (msg.t === HELLO) {
         if (msg.lane === 'control') this.lane = 'control';
-        if (msg.role === 'place') this.peerRole = 'place';
+        if (msg.role === 'place') {
+          this.peerRole = 'place';
+          // A place that names no address is known to nobody ('' matches no member).
+          this.dialerAddress = typeof msg.from === 'string' && msg.from.length <= 1024 ? msg.from : '';
+        }
         this.host.greeted(this);
         return;
       }

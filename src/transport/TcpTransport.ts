@@ -66,6 +66,8 @@ export class TcpTransport implements Transport {
   private readonly log: TransportLog;
   private server: net.Server | null = null;
   private boundAddress: string | null = null;
+  /** The address listen() was given. */
+  private givenAddress: string | null = null;
   private isClosed = false;
   private readonly incoming = new Set<TcpLink>();
   private readonly outgoingLinks = new Set<TcpLink>();
@@ -147,6 +149,7 @@ export class TcpTransport implements Transport {
     if (this.isClosed) throw new Error('transport is closed');
     if (this.server) throw new Error(`already listening on ${this.boundAddress ?? 'a pending address'}`);
     const { host, port } = parseAddress(address);
+    this.givenAddress = address;
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     try {
@@ -194,7 +197,8 @@ export class TcpTransport implements Transport {
     }
     this.pool.set(key, link);
     // The first frame tells the receiver which lane this connection is, and that a place dialled it.
-    if (this.role === 'place') link.send({ t: HELLO, lane, role: 'place' });
+    // A place names the address it listens at as given (the one its table lists), not as bound.
+    if (this.role === 'place') link.send({ t: HELLO, lane, role: 'place', from: this.givenAddress });
     else if (lane === 'control') link.send({ t: HELLO, lane });
     this.outgoingLinks.add(link);
     let target: { host: string; port: number };

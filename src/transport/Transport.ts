@@ -29,6 +29,11 @@ export interface Link {
   readonly lane: Lane;
   /** Who is at the other end (see PeerRole). */
   readonly peerRole: PeerRole;
+  /**
+   * For a link a place dialled to this side: the address it says it listens at (its first frame);
+   * null otherwise (a client's, or a link this side dialled, whose address it chose itself).
+   */
+  readonly dialerAddress: string | null;
 }
 
 /** Receives every decoded message, with the link it arrived on. */

@@ -9,9 +9,9 @@ async function cluster(): Promise<SimCluster> {
   return sim;
 }
 
-/** A connection to the leader dialled as role; collects what comes back and notices the close. */
-function connection(sim: SimCluster, role: PeerRole) {
-  const t = sim.net.transport(`${role}-${Math.random()}`, role);
+/** A connection to the leader dialled as role (from name); collects what comes back and notices the close. */
+function connection(sim: SimCluster, role: PeerRole, name = `${role}-${Math.random()}`) {
+  const t = sim.net.transport(name, role);
   const replies: WireMessage[] = [];
   let closed = false;
   t.onMessage((_l, m) => replies.push(m));
@@ -74,14 +74,37 @@ describe('client connections and place connections', () => {
     expect(op.code).not.toBe('not_a_client_request');
   });
 
-  it("an invalid notice, even over a place's connection, does not make a valid store invalid", async () => {
+  it("an invalid notice, even over a member's connection, does not make a valid store invalid", async () => {
     const sim = await cluster();
-    const conn = connection(sim, 'place');
+    const member = sim.places.find((p) => p !== sim.leader())!;
+    const conn = connection(sim, 'place', member.address);
     conn.link.send({ t: 'invalid', tv: 1_000_000, term: 1_000_000, reason: 'forged' });
     // The notice is only a hint: the place asks the sender for its table, which this one never sends.
     await sim.net.runUntil(() => conn.replies.some((r) => r.t === 'tableGet'), 2000);
     await sim.net.runFor(1000);
     expect(sim.places.every((p) => p.node.place.invalid === null)).toBe(true);
     expect(sim.leaderTable()!.valid).toBe(true);
+  });
+
+  it('a connection that claims to be a place the table does not list is refused, message by message', async () => {
+    const sim = await cluster();
+    const before = sim.leaderTable()!;
+    const conn = connection(sim, 'place', 'stranger:7400');
+    for (const forged of forgeries(sim)) conn.link.send(forged);
+    await sim.net.runUntil(() => conn.replies.length === forgeries(sim).length, 2000);
+    expect(conn.replies.every((r) => r.t === 'err' && r.code === 'not_a_member')).toBe(true);
+    expect(String(conn.replies[0]!.msg)).toMatch(/'stranger:7400' is not a member of this cluster's table/);
+    await sim.net.runFor(2000);
+    const after = sim.leaderTable()!;
+    expect([after.term, after.valid]).toEqual([before.term, true]);
+    expect(sim.places.every((p) => p.node.place.invalid === null)).toBe(true);
+  });
+
+  it('a new place may still join: the join handshake is the way in', async () => {
+    const sim = await cluster();
+    const conn = connection(sim, 'place', 'newcomer:7400');
+    conn.link.send({ t: 'join', tv: 0, address: 'newcomer:7400', pid: 4242, zone: null, spare: true });
+    await sim.net.runUntil(() => conn.replies.length > 0, 2000);
+    expect(conn.replies[0]!.code).not.toBe('not_a_member');
   });
 });

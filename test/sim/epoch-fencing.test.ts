@@ -35,7 +35,8 @@ describe('epochs fence replication from an old primary', () => {
     const backupPlace = sim.places[table.partitions[p].backup!];
     const epoch = backupPlace.node.place.replica(p)!.epoch;
     const replies: WireMessage[] = [];
-    const rogue = sim.net.transport('rogue-primary', 'place');
+    // The old primary, as the table names it (only members speak the places' protocol).
+    const rogue = sim.net.transport(sim.places[table.partitions[p].primary!]!.address, 'place');
     rogue.onMessage((_link, msg) => replies.push(msg));
     rogue.linkTo(backupPlace.address).send({
       t: 'repl',
@@ -64,7 +65,15 @@ describe('epochs fence replication from an old primary', () => {
     await sim.net.runUntil(() => primary.node.place.replica(0)!.pendingCount === 1);
     const rep = primary.node.place.replica(0)!;
     primary.node.receive(
-      { send: () => {}, close: () => {}, closed: false, remote: 'test', lane: 'data', peerRole: 'place' },
+      {
+        send: () => {},
+        close: () => {},
+        closed: false,
+        remote: 'test',
+        lane: 'data',
+        peerRole: 'place',
+        dialerAddress: null,
+      },
       { t: 'replReject', tv: table.version, p: 0, e: rep.epoch + 1, msg: 'newer epoch' },
     );
     primary.node.drain();

@@ -276,7 +276,7 @@ describe('failover over the in-memory network', () => {
     await sim.net.runUntil(() => sim.primaryOf(key) === backup && sim.repaired(), 30_000);
     // The old primary's entry arrives now, at the promoted place.
     const replies: { t: string }[] = [];
-    const ghost = sim.net.transport('ghost-of-place-1', 'place');
+    const ghost = sim.net.transport(sim.byId(1).address, 'place');
     ghost.onMessage((_l, m) => replies.push(m));
     ghost.linkTo(backup.address).send(held[0] as never);
     await sim.net.runUntil(() => replies.length > 0);

@@ -31,7 +31,7 @@ describe('a leader shown its own pending table by a peer', () => {
     expect(shown.version).toBeGreaterThan(before);
 
     // The table the deputy stored, shown to the leader before the voters' acks arrive.
-    const peer = sim.net.transport('peer', 'place');
+    const peer = sim.net.transport(deputy!.address, 'place');
     peer.linkTo(leader.address).send({
       t: 'table',
       tv: shown.version,

@@ -8,9 +8,9 @@ import { SimCluster } from '../../src/sim/SimCluster.js';
 import { MemoryNetwork } from '../../src/transport/MemoryNetwork.js';
 import type { WireMessage } from '../../src/transport/Transport.js';
 
-/** A raw connection to address: what it sends, and the answers it gets. */
+/** A raw connection to address, as the place there (a member): what it sends, and the answers it gets. */
 function rawLink(net: MemoryNetwork, address: string) {
-  const t = net.transport(`raw-${address}`, 'place');
+  const t = net.transport(address, 'place');
   const replies: WireMessage[] = [];
   t.onMessage((_l, m) => replies.push(m));
   return { link: t.linkTo(address), replies };

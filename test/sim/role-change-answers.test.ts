@@ -39,7 +39,7 @@ describe('one table that completes some writes and moves another partition away'
       ),
     };
     sim.net
-      .transport('stand-in', 'place')
+      .transport(sim.leader()!.address, 'place')
       .linkTo(a.address)
       .send({ t: 'tableUpdate', tv: next.version, table: next });
     await sim.net.runUntil(() => replies.length > 0);

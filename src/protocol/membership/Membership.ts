@@ -313,6 +313,12 @@ export class Membership {
     );
   }
 
+  /** True when a table this place stored or decided, newer than its own, lists a member at address. */
+  knowsNewerMember(address: string): boolean {
+    const listed = (t: TableData | null) => t !== null && t.members.some((m) => m.address === address);
+    return listed(this.accepted) || listed(this.committer.decided);
+  }
+
   /** The newest table this place has stored: the one it holds, or a newer one pushed to it as a voter. */
   newestStored(): TableData | null {
     const current = this.current?.data ?? null;
