@@ -315,7 +315,7 @@ export class Membership {
 
   /** True when a table this place stored or decided, newer than its own, lists a member at address. */
   knowsNewerMember(address: string): boolean {
-    const listed = (t: TableData | null) => t !== null && t.members.some((m) => m.address === address);
+    const listed = (t: TableData | null) => t?.members.some((m) => m.address === address) === true;
     return listed(this.accepted) || listed(this.committer.decided);
   }
 
