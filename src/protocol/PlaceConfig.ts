@@ -36,10 +36,16 @@ export interface PlaceConfig {
   maxResultsPerPartition: number;
   /** Replication entries a backup buffers while an earlier one is missing. */
   maxOutOfOrder: number;
+  /** Their bytes of keys and values, per partition (an entry past it is sent again later). */
+  maxOutOfOrderBytes: number;
   /** Messages held while this place fetches a newer table. */
   maxDeferred: number;
+  /** Their bytes (about), all together. */
+  maxDeferredBytes: number;
   /** Writes of one partition waiting for its backup; beyond it new writes are refused (retry). */
   maxPendingWrites: number;
+  /** Their bytes of keys and values; beyond it new writes are refused too. */
+  maxPendingBytes: number;
   /** Client requests this place holds unanswered (waiting for a backup); beyond it new ones get 'busy'. */
   maxRequestsInFlight: number;
   /** Bytes of keys and values per piece of a whole-partition copy (each piece is one frame). */
@@ -63,8 +69,11 @@ export const DEFAULT_TUNING = {
   tableRetryMs: 300,
   maxResultsPerPartition: 4096,
   maxOutOfOrder: 65_536,
+  maxOutOfOrderBytes: 64 * 1024 * 1024,
   maxDeferred: 10_000,
+  maxDeferredBytes: 64 * 1024 * 1024,
   maxPendingWrites: 65_536,
+  maxPendingBytes: 64 * 1024 * 1024,
   maxRequestsInFlight: 16_384,
   snapshotPieceBytes: 256 * 1024,
   maxCopiesInFlight: 2,

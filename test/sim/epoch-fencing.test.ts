@@ -14,6 +14,21 @@ describe('epochs fence replication from an old primary', () => {
     expect(backup.seq).toBe(0);
   });
 
+  it('a backup buffers entries out of order up to its bound in bytes, then refuses them as overflow', () => {
+    const backup = new PartitionReplica(0, 100, 100, undefined, 1000);
+    backup.becomeBackup(1, false);
+    const entry = (s: number) => ({ t: 'repl' as const, tv: 1, p: 0, e: 1, s, k: 'k', v: Buffer.alloc(400) });
+    // Entry 1 is missing: 2 and 3 wait (about 930 bytes); 4 would pass 1,000.
+    expect(backup.backupApply(entry(2))).toBe('buffered');
+    expect(backup.backupApply(entry(3))).toBe('buffered');
+    expect(backup.backupApply(entry(4))).toBe('overflow');
+    expect(backup.bufferedCount).toBe(2);
+    // Once 1 arrives, the buffer drains in order and takes more again.
+    expect(backup.backupApply(entry(1))).toBe('applied');
+    expect(backup.seq).toBe(3);
+    expect(backup.backupApply(entry(5))).toBe('buffered');
+  });
+
   it('a place answers stale replication with a rejection naming its newer epoch', async () => {
     const { replies, taken, epoch } = await sendStaleEntry(new Set());
     expect(replies[0]).toMatchObject({ t: 'replReject', p: 0, e: epoch });

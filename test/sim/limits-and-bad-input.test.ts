@@ -14,6 +14,7 @@ async function cluster() {
         throw new Error('boom');
       },
       grow: (current: unknown) => ({ value: 'y'.repeat(100), result: current }),
+      tell: () => ({ result: 'z'.repeat(100) }),
     },
   });
   await sim.start(2);
@@ -58,6 +59,9 @@ describe('limits and bad input', () => {
       /processor 'explode' failed: boom/,
     );
     await expect(sim.settle(c.submitToKey('k', 'grow'))).rejects.toThrow(/produced a value of \d+ bytes/);
+    await expect(sim.settle(c.submitToKey('k', 'tell'))).rejects.toThrow(
+      /processor 'tell' produced a result of \d+ bytes; the limit is 64/,
+    );
     await expect(sim.settle(c.submitToKey('k', 'increment'))).rejects.toThrow(/not a number/);
     expect(await sim.settle(c.get('k'))).toBe('before');
   });
@@ -100,8 +104,24 @@ describe('bounded memory', () => {
     const waiting = [0, 1, 2].map((i) => c.put(`k${i}`, 'v').catch((e: Error) => e));
     await sim.net.runUntil(() => sim.primaryOf('k0').node.place.replica(0)!.pendingCount === 3);
     const refused = await sim.settle(c.put('k9', 'one too many').catch((e: Error) => e));
-    expect(String(refused)).toMatch(/3 writes waiting for its backup/);
+    expect(String(refused)).toMatch(/3 writes \(\d+ bytes\) waiting for its backup/);
     expect(sim.primaryOf('k0').node.place.replica(0)!.pendingCount).toBe(3);
+    await sim.settle(Promise.all(waiting));
+  });
+
+  it('refuses new writes to a partition whose waiting writes pass the bound in bytes', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 2, tuning: { maxPendingBytes: 1000 } });
+    await sim.start(2);
+    const c = sim.client({ timeoutMs: 400 });
+    await sim.settle(c.put('k0', 'ready'));
+    const backupName = sim.backupOf('k0').address;
+    sim.net.drop = (from, _to, msg) => from === backupName && msg.t === 'replAcks';
+    // Two writes of 600 bytes wait: 1,200 bytes and more, past the bound of 1,000.
+    const waiting = [0, 1].map((i) => c.put(`k${i}`, 'v'.repeat(600)).catch((e: Error) => e));
+    await sim.net.runUntil(() => sim.primaryOf('k0').node.place.replica(0)!.pendingCount === 2);
+    const refused = await sim.settle(c.put('k9', 'small').catch((e: Error) => e));
+    expect(String(refused)).toMatch(/2 writes \(1\d{3} bytes\) waiting for its backup/);
+    expect(sim.primaryOf('k0').node.place.replica(0)!.pendingCount).toBe(2);
     await sim.settle(Promise.all(waiting));
   });
 

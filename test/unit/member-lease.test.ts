@@ -1,51 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../src/protocol/limits.js';
 import { Place } from '../../src/protocol/Place.js';
-import { DEFAULT_TUNING, type PlaceConfig } from '../../src/protocol/PlaceConfig.js';
-import { processorRegistry } from '../../src/protocol/requests/processors.js';
-import type { TableData } from '../../src/protocol/table/PartitionTable.js';
-
-const ME = 2;
-
-function config(): PlaceConfig {
-  return {
-    ...DEFAULT_TUNING,
-    address: `p${ME}`,
-    zone: null,
-    spare: false,
-    pid: 100 + ME,
-    seeds: ['p0'],
-    partitionCount: 3,
-    minPlaces: 3,
-    limits: DEFAULT_LIMITS,
-    processors: processorRegistry(),
-    snapshotPieceBytes: 64 * 1024,
-    lostAfterMs: 15_000,
-    maxCopiesInFlight: 4,
-    defects: new Set(),
-  };
-}
-
-/** Three places, 0 leading; place 2 is primary of partition 2. */
-function table(version: number): TableData {
-  return {
-    version,
-    term: 1,
-    formed: true,
-    minPlaces: 3,
-    voters: 3,
-    valid: true,
-    invalidReason: null,
-    members: [0, 1, 2].map((id) => ({ id, address: `p${id}`, zone: null, pid: 100 + id, state: 'active' })),
-    partitions: [0, 1, 2].map((id) => ({
-      primary: id,
-      backup: (id + 1) % 3,
-      target: null,
-      epoch: 1,
-      state: 'ok',
-    })),
-  };
-}
+import { DEFAULT_TUNING } from '../../src/protocol/PlaceConfig.js';
+import { config, ME, table } from '../support/placeFixture.js';
 
 describe("a member whose leader's answers come with a newer table than it holds", () => {
   it('holds no lease until it has that table, and holds one as soon as it has', () => {

@@ -12,6 +12,7 @@ import {
 } from '../table/PartitionTable.js';
 import { markDead, planRepair } from '../table/tableChanges.js';
 import { errorReply } from '../wire/errorReply.js';
+import { messageBytes } from '../wire/messageBytes.js';
 import type {
   ErrorReply,
   JoinRequest,
@@ -44,6 +45,7 @@ interface Deferred {
   to: ReplyTo;
   msg: PlaceMessage;
   since: number;
+  bytes: number;
 }
 
 /**
@@ -60,6 +62,8 @@ export class Membership {
   private joinSeeds: string[];
   private joinAsSpare: boolean;
   private deferred: Deferred[] = [];
+  /** Bytes the deferred messages hold (about; see messageBytes). */
+  private deferredBytes = 0;
   private lastTableFetchAt = Number.NEGATIVE_INFINITY;
   /** As a voter: the newest table a leader pushed here, committed or not (current once committed). */
   private accepted: TableData | null = null;
@@ -177,11 +181,16 @@ export class Membership {
 
   /** Holds a message that needs a newer table than this place has, and fetches that table. */
   defer(to: ReplyTo, msg: PlaceMessage, fetchVia: ReplyTo | null): void {
-    if (this.deferred.length >= this.config.maxDeferred) {
+    const bytes = messageBytes(msg);
+    if (
+      this.deferred.length >= this.config.maxDeferred ||
+      this.deferredBytes + bytes > this.config.maxDeferredBytes
+    ) {
       this.replyError(to, msg, 'unavailable', 'this place is catching up with the partition table; retry');
       return;
     }
-    this.deferred.push({ to, msg, since: this.clock.now() });
+    this.deferred.push({ to, msg, since: this.clock.now(), bytes });
+    this.deferredBytes += bytes;
     if (fetchVia !== null && this.fetchDue(this.clock.now())) {
       this.lastTableFetchAt = this.clock.now();
       this.out.reply(fetchVia, { t: 'tableGet', tv: this.version });
@@ -196,6 +205,7 @@ export class Membership {
     const expireBefore = now - this.config.failureTimeoutMs * 2;
     for (let d = this.deferred[0]; d !== undefined && d.since < expireBefore; d = this.deferred[0]) {
       this.deferred.shift();
+      this.deferredBytes -= d.bytes;
       this.replyError(d.to, d.msg, 'unavailable', 'timed out waiting for a newer partition table');
     }
     if (this.deferred.length > 0) this.learnNewerTable();
@@ -235,6 +245,7 @@ export class Membership {
     if (this.deferred.length > 0) {
       const replay = this.deferred;
       this.deferred = [];
+      this.deferredBytes = 0;
       for (const d of replay) this.hooks.replay(d.to, d.msg);
     }
   }

@@ -142,11 +142,17 @@ export class PartitionReplica {
     return this.outOfOrder.size;
   }
 
+  /** Bytes of keys and values of the entries held out of order (about). */
+  private bufferedBytesTotal = 0;
+  /** Bytes of keys and values of the writes waiting for the backup (about). */
+  private pendingBytesTotal = 0;
+
   constructor(
     readonly id: number,
     private readonly maxResults: number,
     private readonly maxOutOfOrder: number,
     private readonly defects: Defects = NO_DEFECTS,
+    private readonly maxOutOfOrderBytes = Number.POSITIVE_INFINITY,
   ) {
     this.takesStaleEpochs = defects.has('stale-epoch');
   }
@@ -316,6 +322,7 @@ export class PartitionReplica {
     if (mode === 'sync') {
       const write: PendingWrite = { seq: this.seq, waiters: [waiter], entry };
       this.pending.push(write);
+      this.pendingBytesTotal += entryBytes(entry);
       // Re-insert so the map stays ordered by sequence number; acknowledge() relies on it.
       this.pendingByKey.delete(key);
       this.pendingByKey.set(key, write);
@@ -350,6 +357,7 @@ export class PartitionReplica {
     this.ackedSeq = seq;
     while (this.pendingHead < this.pending.length && this.pending[this.pendingHead]!.seq <= this.ackedSeq) {
       const write = this.pending[this.pendingHead++]!;
+      this.pendingBytesTotal -= entryBytes(write.entry);
       for (const w of write.waiters) done.push(w);
       write.waiters.length = 0;
     }
@@ -357,6 +365,7 @@ export class PartitionReplica {
     if (this.pendingHead === this.pending.length) {
       this.pending.length = 0;
       this.pendingHead = 0;
+      this.pendingBytesTotal = 0;
     } else if (this.pendingHead >= 32 && this.pendingHead * 2 >= this.pending.length) {
       this.pending.splice(0, this.pendingHead);
       this.pendingHead = 0;
@@ -374,7 +383,13 @@ export class PartitionReplica {
     }
     this.pending.length = 0;
     this.pendingHead = 0;
+    this.pendingBytesTotal = 0;
     this.pendingByKey.clear();
+  }
+
+  /** Bytes of keys and values of the writes waiting for the backup (about). */
+  get pendingBytes(): number {
+    return this.pendingBytesTotal;
   }
 
   /** Backup: applies an entry in sequence order, buffering ones that arrive early. */
@@ -385,13 +400,27 @@ export class PartitionReplica {
     if (e > this.currentEpoch) this.raiseEpoch(e);
     if (entry.s <= this.seq && !this.copying) return 'duplicate';
     if (entry.s > this.seq + 1 || this.copying) {
-      if (this.outOfOrder.size >= this.maxOutOfOrder) return 'overflow';
+      // Bounded in count and bytes; an entry over the bound is sent again later (a resend).
+      const bytes = entryBytes(entry);
+      if (
+        this.outOfOrder.size >= this.maxOutOfOrder ||
+        this.bufferedBytesTotal + bytes > this.maxOutOfOrderBytes
+      )
+        return 'overflow';
+      const replaced = this.outOfOrder.get(entry.s);
+      if (replaced !== undefined) this.bufferedBytesTotal -= entryBytes(replaced);
       this.outOfOrder.set(entry.s, entry);
+      this.bufferedBytesTotal += bytes;
       return 'buffered';
     }
     this.applyEntry(entry);
     this.drainInOrder();
     return 'applied';
+  }
+
+  private clearBuffered(): void {
+    this.outOfOrder.clear();
+    this.bufferedBytesTotal = 0;
   }
 
   private drainInOrder(): void {
@@ -401,6 +430,7 @@ export class PartitionReplica {
       next = this.outOfOrder.get(this.seq + 1)
     ) {
       this.outOfOrder.delete(next.s);
+      this.bufferedBytesTotal -= entryBytes(next);
       this.applyEntry(next);
     }
   }
@@ -409,7 +439,7 @@ export class PartitionReplica {
   promote(epoch: number): void {
     this.currentRole = 'primary';
     this.raiseEpoch(epoch);
-    this.outOfOrder.clear();
+    this.clearBuffered();
     this.copying = false;
     this.ackedSeq = this.seq;
   }
@@ -509,12 +539,16 @@ export class PartitionReplica {
     if (this.defects.has('copy-skips-updates')) {
       // The defect: updates that arrived during the copy are dropped; the target claims the newest one.
       seq = Math.max(seq, ...this.outOfOrder.keys());
-      this.outOfOrder.clear();
+      this.clearBuffered();
     }
     this.copying = false;
     this.seq = seq;
     if (epoch > this.currentEpoch) this.raiseEpoch(epoch);
-    for (const s of this.outOfOrder.keys()) if (s <= seq) this.outOfOrder.delete(s);
+    for (const [s, e] of this.outOfOrder)
+      if (s <= seq) {
+        this.outOfOrder.delete(s);
+        this.bufferedBytesTotal -= entryBytes(e);
+      }
     this.drainInOrder();
   }
 
@@ -524,7 +558,7 @@ export class PartitionReplica {
     this.currentEpoch = 0;
     this.data.clear();
     this.clearSessions();
-    this.outOfOrder.clear();
+    this.clearBuffered();
     this.pending.length = 0;
     this.pendingHead = 0;
     this.pendingByKey.clear();
@@ -602,4 +636,9 @@ export class PartitionReplica {
     this.lastClient = null;
     this.resultCount = 0;
   }
+}
+
+/** About how many bytes an entry holds: its key and value, and a little for the rest. */
+function entryBytes(e: ReplicateEntry): number {
+  return e.k.length * 3 + (e.v?.length ?? 0) + 64;
 }

@@ -76,6 +76,7 @@ export class Replication {
           this.config.maxResultsPerPartition,
           this.config.maxOutOfOrder,
           this.config.defects,
+          this.config.maxOutOfOrderBytes,
         ),
       );
     }

@@ -106,13 +106,16 @@ export class Requests {
     }
     rep.forgetBelow(m.c, m.lo);
     const seen = rep.remembered(m.c, m.id);
-    if (seen === undefined && rep.pendingCount >= this.config.maxPendingWrites) {
-      // The backup is far behind: bound the memory this partition holds for it.
+    if (
+      seen === undefined &&
+      (rep.pendingCount >= this.config.maxPendingWrites || rep.pendingBytes >= this.config.maxPendingBytes)
+    ) {
+      // The backup is far behind: bound the memory this partition holds for it, in count and bytes.
       this.replyError(
         from,
         m,
         'unavailable',
-        `partition ${p} has ${rep.pendingCount} writes waiting for its backup; retry`,
+        `partition ${p} has ${rep.pendingCount} writes (${rep.pendingBytes} bytes) waiting for its backup; retry`,
       );
       return;
     }
@@ -181,6 +184,16 @@ export class Requests {
         m,
         'too_large',
         `processor '${name}' produced a value of ${value.length} bytes; the limit is ${maxValueBytes}`,
+      );
+      return;
+    }
+    // Its result is kept for retries and sent to the backup: bounded as a value is.
+    if (result.length > maxValueBytes) {
+      this.replyError(
+        from,
+        m,
+        'too_large',
+        `processor '${name}' produced a result of ${result.length} bytes; the limit is ${maxValueBytes}`,
       );
       return;
     }
