@@ -38,6 +38,8 @@ export interface PlaceConfig {
   maxOutOfOrder: number;
   /** Their bytes of keys and values, per partition (an entry past it is sent again later). */
   maxOutOfOrderBytes: number;
+  /** Dead members the table keeps listed; older ones no partition names are pruned. */
+  maxDeadMembers: number;
   /** Messages held while this place fetches a newer table. */
   maxDeferred: number;
   /** Their bytes (about), all together. */
@@ -70,6 +72,7 @@ export const DEFAULT_TUNING = {
   maxResultsPerPartition: 4096,
   maxOutOfOrder: 65_536,
   maxOutOfOrderBytes: 64 * 1024 * 1024,
+  maxDeadMembers: 64,
   maxDeferred: 10_000,
   maxDeferredBytes: 64 * 1024 * 1024,
   maxPendingWrites: 65_536,

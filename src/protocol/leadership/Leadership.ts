@@ -10,6 +10,7 @@ import {
   newTerm,
   planHandovers,
   planRepair,
+  pruneDead,
 } from '../table/tableChanges.js';
 import type {
   Heartbeat,
@@ -613,7 +614,8 @@ export class Leadership {
       const lost = this.detector.suspects(now, this.config.lostAfterMs);
       committer.change((t) => planRepair(declareSilent(t, suspects, lost)));
       // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
-    } else if (!this.repairCutLinks(now) && committer.idle) committer.change(planHandovers);
+    } else if (!this.repairCutLinks(now) && committer.idle)
+      committer.change((t) => pruneDead(planHandovers(t), this.config.maxDeadMembers));
   }
 
   /** Takes reported unreachable places off the reporters' partitions. True when it changed something. */

@@ -7,6 +7,7 @@ import {
   isNewer,
   leaderOf,
   type Member,
+  nextMemberId,
   PartitionTable,
   type TableData,
 } from '../table/PartitionTable.js';
@@ -225,7 +226,8 @@ export class Membership {
       if (me !== undefined && me.state !== 'dead' && me.pid === this.config.pid) this.myId = me.id;
     }
     const me = this.myId;
-    if (me !== null && table.member(me)?.state === 'dead') {
+    // Declared dead, or dead long enough to be pruned from the list: it joins again as a spare.
+    if (me !== null && (table.member(me) === undefined || table.member(me)?.state === 'dead')) {
       this.rejoinAsSpare(data);
       return;
     }
@@ -304,7 +306,7 @@ export class Membership {
       // A new process at the address of a live member: the old one is gone.
       this.committer.change((t) => planRepair(markDead(t, [existing.id])));
     }
-    const id = Math.max(...base.members.map((x) => x.id)) + 1;
+    const id = nextMemberId(base);
     this.committer.change(
       (t) => {
         const joiner: Member = {

@@ -38,6 +38,18 @@ export interface TableData {
   /** Sorted by id; ids grow as places join, so the minimum live id is the oldest place. */
   members: Member[];
   partitions: PartitionAssignment[];
+  /**
+   * The id the next place to join gets, once dead members were pruned from the list (ids are never
+   * used twice); absent until then.
+   */
+  nextId?: number;
+}
+
+/** The id the next place to join gets: past every member's, and past every pruned one's. */
+export function nextMemberId(t: TableData): number {
+  let id = t.nextId ?? 0;
+  for (const m of t.members) id = Math.max(id, m.id + 1);
+  return id;
 }
 
 /** Returns the table of a cluster of one bootstrapping place. */

@@ -1,4 +1,4 @@
-import type { Member, PartitionAssignment, TableData } from './PartitionTable.js';
+import { type Member, nextMemberId, type PartitionAssignment, type TableData } from './PartitionTable.js';
 
 /** Copies a table for a change: new version, fresh member and partition objects. */
 function nextVersion(t: TableData): TableData {
@@ -240,5 +240,29 @@ export function dropUnreachable(t: TableData, primary: number, peer: number): Ta
     if (a.target === peer) a.target = null;
     a.state = stateOf(a);
   }
+  return next;
+}
+
+/**
+ * Leader: past `keep` dead members, the oldest ones that no partition names leave the list (it
+ * would grow with every respawn otherwise); the table remembers the next id, so none is used twice.
+ * Returns t itself when there is nothing to prune.
+ */
+export function pruneDead(t: TableData, keep: number): TableData {
+  const dead = t.members.filter((m) => m.state === 'dead');
+  if (dead.length <= keep) return t;
+  const named = new Set<number>();
+  for (const a of t.partitions)
+    for (const id of [a.primary, a.backup, a.target]) if (id !== null) named.add(id);
+  const gone = new Set(
+    dead
+      .filter((m) => !named.has(m.id))
+      .slice(0, dead.length - keep)
+      .map((m) => m.id),
+  );
+  if (gone.size === 0) return t;
+  const next = nextVersion(t);
+  next.nextId = nextMemberId(t);
+  next.members = next.members.filter((m) => !gone.has(m.id));
   return next;
 }

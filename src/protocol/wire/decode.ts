@@ -93,7 +93,8 @@ function isTableShape(v: unknown): v is TableData {
     Array.isArray(v.members) &&
     v.members.every(isMember) &&
     Array.isArray(v.partitions) &&
-    v.partitions.every(isAssignment)
+    v.partitions.every(isAssignment) &&
+    (v.nextId === undefined || nat(v.nextId))
   );
 }
 
