@@ -199,9 +199,11 @@ export class PartitionCopies {
   /** Primary, on every tick: reports again what is complete, until the table shows it. */
   tick(rep: PartitionReplica, now: number): void {
     const s = this.state(rep.id);
-    if (s.kind === 'copy' && s.syncSeq === null && now - s.progressAt > this.config.failureTimeoutMs) {
-      // A piece or its acknowledgement was lost without a broken connection to tell (it waited too
-      // long for a table at the target, say): nothing came back for a failure timeout, start again.
+    if (s.kind === 'copy' && !this.complete(rep, s) && now - s.progressAt > this.config.failureTimeoutMs) {
+      // Nothing came back for a failure timeout: a piece or its acknowledgement was lost without a
+      // broken connection to tell (it waited too long for a table at the target, say), or the target
+      // holds a gap it can never fill (an entry answered before the copy was in sync, dropped at its
+      // buffer's bound, is never sent again). Start again from a fresh snapshot.
       this.start(rep, s.target);
       return;
     }
