@@ -200,7 +200,19 @@ export class StoreClient {
       { t: 'status', id: this.nextId++, tv: 0 },
       'reply',
     )) as WireMessage;
-    return reply.status as ClusterStatus;
+    const status = reply.status as ClusterStatus | undefined;
+    // What callers read of it must be there: a place that sends less gets no TypeError thrown at them.
+    if (
+      typeof status !== 'object' ||
+      status === null ||
+      typeof status.valid !== 'boolean' ||
+      !Array.isArray(status.places) ||
+      !Array.isArray(status.partitions) ||
+      !status.places.every((p) => typeof p === 'object' && p !== null) ||
+      !status.partitions.every((p) => typeof p === 'object' && p !== null)
+    )
+      throw new RequestError('bad_reply', 'the status a place sent is malformed');
+    return status;
   }
 
   /** Fails every call in flight and closes the connections. */

@@ -72,4 +72,20 @@ describe('a client talking to places that send it nonsense', () => {
     expect(err).toBeInstanceOf(PlacestoreError);
     expect((err as Error).message).toMatch(/an error reply without a message \(bad_reply\)/);
   });
+
+  it('a malformed status is a RequestError, not a TypeError', async () => {
+    const sim = new SimCluster({ partitionCount: 1, minPlaces: 1 });
+    let seed = '';
+    seed = await impostor(sim, (msg) => {
+      if (msg.t === 'tableGet') {
+        const t = table({ members: [{ ...member(0), address: seed }] });
+        return [{ t: 'table', tv: 5, table: t } as WireMessage];
+      }
+      return [{ t: 'statusReply', id: msg.id, status: { valid: true, places: 'all' } } as WireMessage];
+    });
+    const c = sim.client({ seeds: [seed], timeoutMs: 1000 });
+    const err = await sim.settle(c.status(), 5000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PlacestoreError);
+    expect((err as Error).message).toMatch(/the status a place sent is malformed/);
+  });
 });
