@@ -106,7 +106,7 @@ export class Place {
    */
   knowsAddress(address: string): boolean {
     const t = this.membership.table;
-    return t === null || t.memberAt(address) !== undefined || this.membership.knowsNewerMember(address);
+    return t === null || t.lists(address) || this.membership.knowsNewerMember(address);
   }
 
   /** Read access to a partition's replica (created when the first table arrives), for tests and status. */

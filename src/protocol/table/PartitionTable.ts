@@ -147,6 +147,14 @@ export class PartitionTable {
   }
 
   /** Returns the live member at this address, else the newest dead one, else undefined. */
+  /** True when a member (in any state) is at address; asked for every message from a place. */
+  lists(address: string): boolean {
+    this.addresses ??= new Set(this.data.members.map((m) => m.address));
+    return this.addresses.has(address);
+  }
+
+  private addresses: Set<string> | undefined;
+
   memberAt(address: string): Member | undefined {
     let found: Member | undefined;
     for (const m of this.data.members) {
