@@ -146,7 +146,6 @@ export class PartitionTable {
     return id === null ? undefined : this.byId.get(id);
   }
 
-  /** Returns the live member at this address, else the newest dead one, else undefined. */
   /** True when a member (in any state) is at address; asked for every message from a place. */
   lists(address: string): boolean {
     this.addresses ??= new Set(this.data.members.map((m) => m.address));
@@ -155,6 +154,7 @@ export class PartitionTable {
 
   private addresses: Set<string> | undefined;
 
+  /** Returns the live member at this address, else the newest dead one, else undefined. */
   memberAt(address: string): Member | undefined {
     let found: Member | undefined;
     for (const m of this.data.members) {
