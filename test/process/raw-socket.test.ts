@@ -91,7 +91,7 @@ describe('bad frames from a raw socket', () => {
   });
 });
 
-describe("place-protocol messages from a connection that did not say it is a place's", () => {
+describe("place-protocol messages from a connection that is not a member place's", () => {
   it('an invalid notice and a forged table push close the connection; the store stays valid and answers', async () => {
     await store.put('kept', 'yes');
     const before = await store.status();
@@ -110,9 +110,23 @@ describe("place-protocol messages from a connection that did not say it is a pla
     expect(await store.get('kept')).toBe('yes');
   });
 
-  it("an invalid notice over a connection that says it is a place's makes nothing invalid either", async () => {
+  it('from a place the table does not list, place messages get not_a_member', async () => {
     const raw = rawSocket(cluster.seeds[1]);
-    raw.socket.write(frame(packr.pack({ t: 'hello', lane: 'control', role: 'place' })));
+    raw.socket.write(
+      frame(packr.pack({ t: 'hello', lane: 'control', role: 'place', from: '10.9.9.9:7400' })),
+    );
+    raw.socket.write(frame(packr.pack({ t: 'invalid', tv: 1e9, term: 1e9, reason: 'forged' })));
+    await waitUntil(() => raw.frames.length > 0);
+    expect(raw.frames[0]).toMatchObject({ t: 'err', code: 'not_a_member' });
+    raw.socket.destroy();
+    expect((await store.status()).valid).toBe(true);
+  });
+
+  it("an invalid notice over a connection that claims a member's address makes nothing invalid either", async () => {
+    const raw = rawSocket(cluster.seeds[1]);
+    raw.socket.write(
+      frame(packr.pack({ t: 'hello', lane: 'control', role: 'place', from: cluster.seeds[0] })),
+    );
     raw.socket.write(frame(packr.pack({ t: 'invalid', tv: 1e9, term: 1e9, reason: 'forged' })));
     // Only a committed table says "invalid": the place asks the sender for its table.
     await waitUntil(() => raw.frames.some((f) => f.t === 'tableGet'));
