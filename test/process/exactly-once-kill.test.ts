@@ -1,24 +1,14 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { freePorts } from '../support/ports.js';
-
-const run = promisify(execFile);
+import { runJsonScript } from '../support/scripts.js';
 
 describe('exactly once with real processes (scripts/exactly-once-hot-counter.mjs)', () => {
   it('300 clients on one counter while its primary is SIGKILLed: nothing runs twice', async () => {
     const port = await freePorts(4);
-    const { stdout } = await run(
-      process.execPath,
-      ['scripts/exactly-once-hot-counter.mjs', '300', '3', '8192'],
-      {
-        timeout: 180_000,
-        env: { ...process.env, PORT: String(port) },
-      },
-    ).catch((err: { stdout: string; stderr: string }) => {
-      throw new Error(`run failed: ${err.stdout} ${err.stderr.slice(-2000)}`);
-    });
-    const r = JSON.parse(stdout.trim().split('\n').pop()!);
+    const r = (await runJsonScript(['scripts/exactly-once-hot-counter.mjs', '300', '3', '8192'], {
+      timeoutMs: 180_000,
+      env: { ...process.env, PORT: String(port) },
+    })) as Record<string, number>;
     expect(r.acked).toBeGreaterThan(r.ackedBeforeKill);
     expect(r.ranTwice).toBe(0);
     expect(r.final).toBeGreaterThanOrEqual(r.acked);

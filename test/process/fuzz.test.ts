@@ -1,15 +1,11 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { freePorts } from '../support/ports.js';
-
-const run = promisify(execFile);
+import { runJsonScript } from '../support/scripts.js';
 
 describe('junk and forged messages from strangers (scripts/fuzz-places.mjs)', () => {
   it('100,000 frames at each of three places: all stay up, the store valid, the data intact, memory flat', async () => {
     const port = await freePorts(3);
-    const { stdout } = await run(
-      process.execPath,
+    const result = (await runJsonScript(
       [
         'scripts/fuzz-places.mjs',
         '--frames',
@@ -21,11 +17,8 @@ describe('junk and forged messages from strangers (scripts/fuzz-places.mjs)', ()
         '--port',
         String(port),
       ],
-      { timeout: 300_000 },
-    ).catch((err: { stdout: string; stderr: string }) => {
-      throw new Error(`fuzz run failed: ${err.stdout} ${err.stderr.slice(-2000)}`);
-    });
-    const result = JSON.parse(stdout.trim().split('\n').pop()!);
+      { timeoutMs: 300_000 },
+    )) as { frames: number; rssGrowthMiBFrom20Percent: number[] };
     expect(result.frames).toBeGreaterThanOrEqual(300_000);
     expect(result).toMatchObject({
       alive: true,

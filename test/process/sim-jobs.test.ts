@@ -1,15 +1,11 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-
-const run = promisify(execFile);
+import { runJsonScript } from '../support/scripts.js';
 
 /** Runs the simulator's command line (built) and returns its JSON summary without the wall time. */
 async function campaign(args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run(process.execPath, ['dist/cli/simCommand.js', '--json', ...args], {
-    timeout: 120_000,
-  }).catch((err: { stdout: string }) => err);
-  const { wallSeconds, ...summary } = JSON.parse(stdout.trim().split('\n').pop()!);
+  const { wallSeconds, ...summary } = await runJsonScript(['dist/cli/simCommand.js', '--json', ...args], {
+    timeoutMs: 120_000,
+  });
   expect(wallSeconds).toBeGreaterThan(0);
   return summary;
 }
