@@ -408,10 +408,7 @@ export class Leadership {
     if (table === null || this.invalidReason !== null) return;
     const mine = table.data;
     if (msg.term < mine.term || (msg.term === mine.term && msg.tv < mine.version)) return;
-    const now = this.clock.now();
-    if (!this.membership.fetchDue(now)) return;
-    this.membership.fetchedAt(now);
-    this.out.reply(from, { t: 'tableGet', tv: this.membership.version });
+    this.membership.fetchTableFrom(from);
   }
 
   /**

@@ -169,9 +169,13 @@ export class Membership {
     if (leader && leader.id !== this.myId) this.fetchTable(leader.address);
   }
 
-  /** A table fetch went out at now (the retry period counts from it). */
-  fetchedAt(now: number): void {
+  /** Asks the sender of a message for its table, unless a fetch went out within the retry period. */
+  fetchTableFrom(to: ReplyTo): boolean {
+    const now = this.clock.now();
+    if (!this.fetchDue(now)) return false;
     this.lastTableFetchAt = now;
+    this.out.reply(to, { t: 'tableGet', tv: this.version });
+    return true;
   }
 
   /** Asks the place at address for its table. */
@@ -192,11 +196,7 @@ export class Membership {
     }
     this.deferred.push({ to, msg, since: this.clock.now(), bytes });
     this.deferredBytes += bytes;
-    if (fetchVia !== null && this.fetchDue(this.clock.now())) {
-      this.lastTableFetchAt = this.clock.now();
-      this.out.reply(fetchVia, { t: 'tableGet', tv: this.version });
-      return;
-    }
+    if (fetchVia !== null && this.fetchTableFrom(fetchVia)) return;
     this.learnNewerTable();
   }
 
