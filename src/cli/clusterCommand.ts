@@ -14,6 +14,7 @@ export interface ClusterFlags {
   lostAfterMs?: number;
   processors?: string;
   respawn?: boolean;
+  httpPort?: number;
 }
 
 /** Runs a local cluster in the foreground until SIGINT or SIGTERM, then stops its places and exits 0. */
@@ -43,16 +44,18 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
       zones: flags.zones,
       placeArgs,
       respawn: flags.respawn === true,
+      httpPort: flags.httpPort,
       onEvent: (line) => process.stderr.write(line + '\n'),
     });
   } catch (err) {
     throw new CliError(EXIT.unavailable, (err as Error).message);
   }
-  for (const p of cluster.places) {
+  cluster.places.forEach((p, i) => {
+    const http = cluster.httpAddress(i);
     process.stderr.write(
-      `  ${p.spare ? 'spare' : 'place'} ${p.address} pid ${p.child.pid} logs to ${p.logFile}\n`,
+      `  ${p.spare ? 'spare' : 'place'} ${p.address} pid ${p.child.pid} logs to ${p.logFile}${http === null ? '' : `, dashboard http://${http}/`}\n`,
     );
-  }
+  });
   process.stdout.write(`placestore ready seeds=${cluster.seeds.join(',')}\n`);
   process.stderr.write(
     `try: placestore put hello world --seeds ${cluster.seeds[0]}; placestore status --seeds ${cluster.seeds[0]}\n` +

@@ -26,6 +26,7 @@ import {
   resolveSeeds,
 } from './options.js';
 import { runPlace } from './placeCommand.js';
+import { showEvents, watchStatus } from './watchCommands.js';
 
 let verbose = process.argv.includes('--verbose');
 
@@ -127,6 +128,10 @@ function buildProgram(): Command {
       DEFAULT_TUNING.maxCopiesInFlight,
     )
     .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
+    .option(
+      '--http-listen <host:port>',
+      'serve Prometheus metrics (/metrics), status, events, health checks and a live dashboard (/) over HTTP here; loopback is safest',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -151,6 +156,11 @@ function buildProgram(): Command {
     .option('--lost-after-ms <n>', 'see place --lost-after-ms', intOption(100, 3_600_000))
     .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
     .option('--respawn', 'restart each place that dies as a new spare, so the cluster heals itself')
+    .option(
+      '--http-port <n>',
+      'first HTTP port: place i serves metrics and the dashboard at host:n+i (spares included)',
+      intOption(1, 65_535),
+    )
     .action(runCluster);
 
   clientOptions(
@@ -224,11 +234,40 @@ function buildProgram(): Command {
   });
 
   clientOptions(program.command('status').description('show the cluster, its places and partitions'))
-    .option('--json', 'print one JSON object')
+    .option('--json', 'print one JSON object (with --watch: one per line)')
+    .option('--watch', 'refresh until Ctrl-C, redrawn in place as top does')
+    .option('--interval-ms <n>', 'with --watch: time between refreshes', intOption(100, 3_600_000), 1000)
+    .option('--count <n>', 'with --watch: stop after this many refreshes', intOption(1))
     .action(async (opts) => {
+      if (opts.watch === true) {
+        await watchStatus(clientFlags(opts), {
+          json: opts.json === true,
+          intervalMs: opts.intervalMs,
+          count: opts.count,
+        });
+        return;
+      }
       const s = await withClient(clientFlags(opts), (c) => c.status());
       process.stdout.write((opts.json === true ? JSON.stringify(s) : formatStatus(s)) + '\n');
       if (!s.valid) process.exitCode = EXIT.invalid;
+    });
+
+  clientOptions(
+    program
+      .command('events')
+      .description(
+        'print the events every place kept (deaths, takeovers, tables, promotions, copies, leases), merged by time',
+      ),
+  )
+    .option('--follow', 'keep printing new events until Ctrl-C')
+    .option('--json', 'print each event as one JSON line')
+    .option('--interval-ms <n>', 'with --follow: time between polls', intOption(100, 3_600_000), 500)
+    .action(async (opts) => {
+      await showEvents(clientFlags(opts), {
+        follow: opts.follow === true,
+        json: opts.json === true,
+        intervalMs: opts.intervalMs,
+      });
     });
 
   program

@@ -1,13 +1,17 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
+import { PlaceHttp } from '../http/PlaceHttp.js';
+import { PlaceMetrics } from '../http/PlaceMetrics.js';
+import { PlaceView } from '../http/PlaceView.js';
 import { processDefects } from '../protocol/defects.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/PlaceConfig.js';
 import { processorRegistry } from '../protocol/requests/processors.js';
+import type { StampedEvent } from '../runtime/EventRing.js';
 import { loopBlockMonitor } from '../runtime/loopBlockMonitor.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
-import { TcpTransport } from '../transport/TcpTransport.js';
+import { parseAddress, TcpTransport } from '../transport/TcpTransport.js';
 import { realScheduler } from '../util/Scheduler.js';
 import { CliError, EXIT } from './options.js';
 
@@ -30,6 +34,7 @@ export interface PlaceFlags {
   processors?: string;
   logLevel: string;
   exitWithStdin?: boolean;
+  httpListen?: string;
 }
 
 /** Loads user processors from a module: its default export (an object of functions) or its named exports. */
@@ -86,12 +91,46 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     log: (level, msg) => log[level](msg),
   });
   const loop = loopBlockMonitor();
+  let metrics: PlaceMetrics | null = null;
   const node = new PlaceNode(config, transport, realScheduler, {
     log: (level, msg) => log[level](msg),
     loopBlockMs: () => loop.read(),
     // A broken invariant is a bug: the place stops at once (a crash is inside the failure model).
     onFatal: () => process.exit(70),
+    onEvent: (e) => {
+      log.info(eventFields(e), e.msg);
+      metrics?.event(e);
+    },
+    wallClockMs: Date.now,
+    ops:
+      flags.httpListen === undefined
+        ? undefined
+        : { observe: (op, result, seconds) => metrics?.observe(op, result, seconds) },
   });
+  let http: PlaceHttp | null = null;
+  if (flags.httpListen !== undefined) {
+    try {
+      parseAddress(flags.httpListen);
+    } catch (err) {
+      throw new CliError(EXIT.usage, `--http-listen: ${(err as Error).message}`);
+    }
+    const view = new PlaceView(node, () => transport.connectionCounts());
+    metrics = new PlaceMetrics(view, () => performance.now());
+    http = new PlaceHttp(view, metrics);
+    try {
+      // Told to the others through the table: the dashboard of one place finds the rest.
+      config.httpAddress = await http.listen(flags.httpListen);
+    } catch (err) {
+      throw new CliError(
+        EXIT.unavailable,
+        `cannot serve HTTP on ${flags.httpListen}: ${(err as Error).message}`,
+      );
+    }
+    log.info(
+      { http: config.httpAddress },
+      `serving metrics and the dashboard at http://${config.httpAddress}/`,
+    );
+  }
   try {
     await node.start();
   } catch (err) {
@@ -118,7 +157,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     stopping = true;
     clearInterval(joinWatch);
     log.info(`stopping (${why})`);
-    void node.stop().finally(() => process.exit(0));
+    void Promise.allSettled([node.stop(), http?.close()]).finally(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -128,4 +167,10 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     process.stdin.resume();
   }
   await new Promise<never>(() => {});
+}
+
+/** An event's fields for its log line: `event` names its kind; the place is in every line already. */
+function eventFields(e: StampedEvent): Record<string, unknown> {
+  const { place, origin: _origin, msg: _msg, time: _time, ...rest } = e;
+  return { ...rest, id: place };
 }

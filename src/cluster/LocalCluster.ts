@@ -36,6 +36,8 @@ export interface LocalClusterOptions {
    * address and `port`, instead of at host:port+i. Needs one host per place and spare.
    */
   netns?: NetnsHosts;
+  /** First HTTP port: place i (and whatever replaces it) serves metrics and the dashboard at host:httpPort+i. */
+  httpPort?: number;
 }
 
 /** One place process of a local cluster. */
@@ -49,7 +51,8 @@ export interface LocalPlace {
 }
 
 const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-type Resolved = Required<Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns'>> & {
+type Resolved = Required<Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns' | 'httpPort'>> & {
+  httpPort?: number;
   zones: string[];
   onEvent?: (line: string) => void;
   netns?: NetnsHosts;
@@ -81,6 +84,7 @@ export class LocalCluster {
       cliPath: options.cliPath ?? CLI_PATH,
       nodeArgs: options.nodeArgs ?? [],
       netns: options.netns,
+      httpPort: options.httpPort,
     });
     try {
       await cluster.spawnAll();
@@ -130,6 +134,7 @@ export class LocalCluster {
       else args.push('--join', this.places.map((p) => p.address).join(','));
       if (i >= places) args.push('--spare');
       if (zones.length > 0) args.push('--zone', zones[i % zones.length]);
+      args.push(...this.httpArgs(i));
       args.push(...this.options.placeArgs);
       this.spawnPlace(address, args, i >= places, i);
       await this.waitFor((st) => st.places.length > i, `place ${address} to join`);
@@ -159,6 +164,19 @@ export class LocalCluster {
     this.places[index] = place;
   }
 
+  /** Where place i serves HTTP, if the cluster's places do. */
+  httpAddress(index: number): string | null {
+    const { httpPort, host } = this.options;
+    if (httpPort === undefined) return null;
+    const netns = this.options.netns;
+    return netns === undefined ? `${host}:${httpPort + index}` : `${netns.hosts[index]!.ip}:${httpPort}`;
+  }
+
+  private httpArgs(index: number): string[] {
+    const address = this.httpAddress(index);
+    return address === null ? [] : ['--http-listen', address];
+  }
+
   /** Starts a new spare at the address of the dead place at index. */
   private respawn(index: number): void {
     const address = this.places[index].address;
@@ -166,6 +184,7 @@ export class LocalCluster {
     const args = ['place', '--listen', address, '--exit-with-stdin', '--spare', '--join', others.join(',')];
     if (this.options.zones.length > 0)
       args.push('--zone', this.options.zones[index % this.options.zones.length]);
+    args.push(...this.httpArgs(index));
     args.push(...this.options.placeArgs);
     // The old process's port may take a moment to be released; a failed start is retried by the next exit.
     setTimeout(() => {

@@ -1,3 +1,4 @@
+import type { PlaceEvent } from './events.js';
 import type { PlaceOutMessage } from './wire/messages.js';
 
 /** The connection a message arrived on, as the runtime knows it: replies go back over it. */
@@ -11,11 +12,14 @@ export interface OutputSink {
   reply(to: ReplyTo, msg: PlaceOutMessage): void;
   /** Drops the connection to a place declared dead, with whatever is queued for it. */
   disconnect(address: string): void;
+  /** Takes a decision the protocol reports (events.ts); sinks without it drop them. */
+  event?(e: PlaceEvent): void;
 }
 
 const SEND = 0;
 const REPLY = 1;
 const DISCONNECT = 2;
+const EVENT = 3;
 
 /**
  * What a place decided to send, in the order it decided it (the Ready of etcd's raft): the protocol
@@ -43,6 +47,11 @@ export class Outbox {
   /** Queues the dropping of the connection to address (after what was queued before it). */
   disconnect(address: string): void {
     this.push(DISCONNECT, address, null);
+  }
+
+  /** Queues a decision to report (after what was queued before it). */
+  event(e: PlaceEvent): void {
+    this.push(EVENT, e, null);
   }
 
   /** Number of items waiting to be drained. */
@@ -76,6 +85,7 @@ export class Outbox {
       this.targets[i] = null;
       this.messages[i] = null;
       if (kind === DISCONNECT) sink.disconnect(String(target));
+      else if (kind === EVENT) sink.event?.(target as PlaceEvent);
       else if (msg === null || msg === undefined) continue;
       else if (kind === SEND) sink.sendTo(String(target), msg);
       else sink.reply(target, msg);

@@ -241,6 +241,9 @@ export class Place {
       case 'err':
         this.membership.handlePeerError(msg);
         return;
+      case 'events':
+        // The runtime keeps the events and answers these itself (PlaceNode).
+        return;
     }
   }
 

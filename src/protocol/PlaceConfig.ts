@@ -13,6 +13,8 @@ export interface PlaceConfig {
   zone: string | null;
   spare: boolean;
   pid: number;
+  /** Where this place serves HTTP (metrics, dashboard), told to the others through the table; none when absent. */
+  httpAddress?: string | null;
   /** Places to join through, tried in turn; empty bootstraps a new cluster. */
   seeds: string[];
   partitionCount: number;

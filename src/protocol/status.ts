@@ -42,6 +42,7 @@ export function clusterStatus(
       primaries: counts.get(m.id)?.primaries ?? 0,
       backups: counts.get(m.id)?.backups ?? 0,
       loopBlockMs: m.state === 'dead' ? null : (loopBlockMs.get(m.id) ?? null),
+      http: m.http ?? null,
     })),
     partitions: data.formed
       ? data.partitions.map((a, id) => ({

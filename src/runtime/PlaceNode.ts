@@ -1,3 +1,4 @@
+import { describeEvent, type PlaceEvent } from '../protocol/events.js';
 import type { OutputSink } from '../protocol/Outbox.js';
 import { Place } from '../protocol/Place.js';
 import type { PlaceConfig } from '../protocol/PlaceConfig.js';
@@ -5,6 +6,8 @@ import { decodePlaceMessage, Rejection } from '../protocol/wire/decode.js';
 import { isClientRequest, isControl, type WireMessage } from '../protocol/wire/messages.js';
 import type { Link, Transport } from '../transport/Transport.js';
 import type { Scheduler } from '../util/Scheduler.js';
+import { EventRing, type StampedEvent } from './EventRing.js';
+import { type OpObserver, RequestMeter } from './RequestMeter.js';
 
 /** What a node reports: rejected input (warn) and the error that stopped its place (fatal). */
 export interface PlaceNodeOptions {
@@ -16,6 +19,14 @@ export interface PlaceNodeOptions {
   onFatal?: (err: unknown) => void;
   /** The process's longest event-loop block lately (ms), read every tick and reported in heartbeats. */
   loopBlockMs?: () => number;
+  /** Receives every event the place reports, once stamped and kept (to log it, say). */
+  onEvent?: (e: StampedEvent) => void;
+  /** Events kept for `placestore events` and the dashboard (default 2000). */
+  eventCapacity?: number;
+  /** Wall-clock ms for event times (default: the scheduler's clock). */
+  wallClockMs?: () => number;
+  /** Measures client operations (metrics); none by default. */
+  ops?: OpObserver;
 }
 
 /**
@@ -25,6 +36,8 @@ export interface PlaceNodeOptions {
  */
 export class PlaceNode {
   readonly place: Place;
+  /** The events this place reported lately (events.ts), oldest first. */
+  readonly events: EventRing;
   private stopTicking: (() => void) | null = null;
   /** Set once the protocol threw: the place does nothing more. */
   private failed = false;
@@ -32,6 +45,9 @@ export class PlaceNode {
   private readonly log: NonNullable<PlaceNodeOptions['log']>;
   private readonly onFatal: NonNullable<PlaceNodeOptions['onFatal']>;
   private readonly loopBlockMs: (() => number) | undefined;
+  private readonly onEvent: ((e: StampedEvent) => void) | undefined;
+  private readonly wallClockMs: () => number;
+  private readonly meter: RequestMeter | null;
 
   constructor(
     readonly config: PlaceConfig,
@@ -46,13 +62,21 @@ export class PlaceNode {
         throw err;
       });
     this.loopBlockMs = options.loopBlockMs;
+    this.onEvent = options.onEvent;
+    this.wallClockMs = options.wallClockMs ?? (() => scheduler.now());
+    this.events = new EventRing(options.eventCapacity ?? 2000);
+    this.meter = options.ops === undefined ? null : new RequestMeter(options.ops, () => scheduler.now());
     this.place = new Place(config, scheduler);
     this.sink = {
       sendTo: (address, msg) =>
         this.send(transport.linkTo(address, isControl(msg.t) ? 'control' : 'data'), msg),
       // Replies go back over the link the request came on: the transport's own Link objects.
-      reply: (to, msg) => this.send(to as Link, msg),
+      reply: (to, msg) => {
+        if (this.meter !== null) this.meter.end(to as Link, msg);
+        this.send(to as Link, msg);
+      },
       disconnect: (address) => transport.disconnect(address),
+      event: (e) => this.keepEvent(e),
     };
     transport.onMessage((link, msg) => this.receive(link, msg));
     transport.onBatchEnd(() => this.drain());
@@ -123,6 +147,16 @@ export class PlaceNode {
       link.send(reply);
       return;
     }
+    if (msg.t === 'events') {
+      const events = this.events.since(msg.since, 500);
+      const next =
+        events.length > 0
+          ? events[events.length - 1]!.seq + 1
+          : Math.min(Math.max(msg.since, 1), this.events.next);
+      link.send({ t: 'eventsReply', id: msg.id, events, next });
+      return;
+    }
+    if (this.meter !== null && msg.t === 'op') this.meter.begin(link, msg.id, msg.o);
     // The hot path, so no closure per message: the same guard as guard() below.
     try {
       this.place.step(link, msg);
@@ -139,6 +173,17 @@ export class PlaceNode {
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  private keepEvent(e: PlaceEvent): void {
+    const stamped = this.events.push({
+      ...e,
+      time: new Date(this.wallClockMs()).toISOString(),
+      place: this.place.id,
+      origin: this.config.address,
+      msg: describeEvent(e),
+    });
+    this.onEvent?.(stamped);
   }
 
   private send(link: Link, msg: object & { t: string }): void {

@@ -234,6 +234,19 @@ export class TcpTransport implements Transport {
   }
 
   /** Stops listening and closes every link (flushing connected ones); resolves when all sockets are closed. */
+  /** Open connections by who is at the other end: clients that dialled in, and places either way. */
+  connectionCounts(): { clients: number; places: number } {
+    let clients = 0;
+    let places = 0;
+    for (const link of this.incoming) {
+      if (link.closed) continue;
+      if (link.peerRole === 'client') clients++;
+      else places++;
+    }
+    for (const link of this.outgoingLinks) if (!link.closed) places++;
+    return { clients, places };
+  }
+
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;

@@ -14,6 +14,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['protocol'],
   ['transport'],
   ['runtime'],
+  ['http'],
   ['client'],
   ['cluster'],
   ['check', 'bench'],

@@ -32,6 +32,13 @@ export type CopyState =
       syncSeq: number | null;
       /** When the target last acknowledged something of this copy (or the copy started). */
       progressAt: number;
+      readonly startedAt: number;
+      /** Keys and bytes (about) sent so far, for the copy_finished event and progress. */
+      readonly keysTotal: number;
+      keysSent: number;
+      bytesSent: number;
+      /** Set once copy_finished was reported (completion is reported to the leader again until done). */
+      finished: boolean;
     }
   | { readonly kind: 'handover'; readonly to: number };
 
@@ -122,7 +129,13 @@ export class PartitionCopies {
       piecesSent: 0,
       syncSeq: null,
       progressAt: this.clock.now(),
+      startedAt: this.clock.now(),
+      keysTotal: rep.data.size,
+      keysSent: 0,
+      bytesSent: 0,
+      finished: false,
     };
+    this.out.event({ event: 'copy_started', partition: rep.id, to: target, attempt: this.attempts });
     this.reportedAt[rep.id] = Number.NEGATIVE_INFINITY;
     // The defect: the whole snapshot goes out in one turn, without waiting for the target.
     while (this.sendNextPiece(rep) && this.burst);
@@ -135,6 +148,8 @@ export class PartitionCopies {
     const address = this.membership.table?.member(s.target)?.address;
     if (address === undefined) return false;
     const piece = s.cursor.next(this.config.snapshotPieceBytes);
+    s.keysSent += piece.kv.length / 2;
+    s.bytesSent += piece.bytes;
     const chunk: SnapshotChunk = {
       t: 'snap',
       tv: this.membership.version,
@@ -217,6 +232,18 @@ export class PartitionCopies {
 
   /** Primary: tells the leader a copy is complete and in sync (again, until the table reflects it). */
   private reportCopy(rep: PartitionReplica, target: number, now: number): void {
+    const s = this.state(rep.id);
+    if (s.kind === 'copy' && !s.finished) {
+      s.finished = true;
+      this.out.event({
+        event: 'copy_finished',
+        partition: rep.id,
+        to: target,
+        keys: s.keysSent,
+        bytes: s.bytesSent,
+        durationMs: now - s.startedAt,
+      });
+    }
     if (!this.reportDue(rep.id, now)) return;
     this.tellLeader({ t: 'copied', tv: this.membership.version, p: rep.id, to: target, e: rep.epoch });
   }

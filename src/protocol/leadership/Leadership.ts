@@ -100,6 +100,9 @@ export class Leadership {
   private readonly grantedAt = new Map<number, number>();
   /** Leader: places each member (or this place) reported it could not replicate to. */
   private readonly unreachable = new Map<number, number[]>();
+  /** The lease as the last tick saw it, and since when (for lease_lost and lease_regained events). */
+  private leaseSeen = false;
+  private leaseSeenSince: number | null = null;
 
   constructor(
     private readonly config: PlaceConfig,
@@ -195,6 +198,7 @@ export class Leadership {
 
   /** Heartbeats, and the leader's or the others' watch. Returns false while this place re-checks its view. */
   tick(now: number): boolean {
+    this.reportLease(now);
     // A place re-checking its view still shows it is alive (a busy place must not fall silent and be
     // declared dead for it); its lease stays void until the check is done.
     // A member that finds a peer it cannot replicate to tells the leader at once, not a period later.
@@ -210,6 +214,24 @@ export class Leadership {
     if (this.membership.isLeader()) this.leaderTick(now);
     else this.watchLeader(now);
     return true;
+  }
+
+  /** Reports the lease changing hands since the last tick (a first lease is no news). */
+  private reportLease(now: number): void {
+    const held = this.hasLease;
+    if (held === this.leaseSeen) return;
+    if (held && this.leaseSeenSince !== null)
+      this.out.event({ event: 'lease_regained', withoutMs: now - this.leaseSeenSince });
+    else if (!held) {
+      const reason = this.verifying
+        ? 'this place was paused and re-checks its view of the cluster'
+        : this.membership.isLeader()
+          ? 'no majority of the voters acknowledged this leader lately'
+          : 'no answer from a leader backed by a majority within the lease';
+      this.out.event({ event: 'lease_lost', reason });
+    }
+    this.leaseSeen = held;
+    this.leaseSeenSince = now;
   }
 
   /** A member heartbeats its leader; the leader heartbeats every other voter (their answers make its lease). */
@@ -564,6 +586,7 @@ export class Leadership {
     this.leaderHeard();
     // The voters' answers to its first heartbeats make its lease: send them now.
     this.lastHeartbeatAt = Number.NEGATIVE_INFINITY;
+    this.out.event({ event: 'takeover', term: c.term, leader: me, replaced: before });
     this.membership.committer.startTerm(base, planRepair(markDead(newTerm(base, c.term), before)));
   }
 
@@ -633,6 +656,7 @@ export class Leadership {
   becomeInvalid(reason: string): void {
     if (this.invalidReason !== null) return;
     this.invalidReason = reason;
+    this.out.event({ event: 'invalid', reason });
     this.replication.failPending('invalid', `the store is invalid: ${reason}`);
     const table = this.membership.table;
     for (const m of table?.data.members ?? []) {

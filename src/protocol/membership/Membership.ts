@@ -1,3 +1,4 @@
+import { tableEvents } from '../events.js';
 import type { Voter } from '../leadership/Voter.js';
 import type { Outbox, ReplyTo } from '../Outbox.js';
 import type { Clock, PlaceConfig } from '../PlaceConfig.js';
@@ -122,6 +123,7 @@ export class Membership {
       pid: this.config.pid,
       state: this.config.spare ? 'spare' : 'active',
     };
+    if (this.config.httpAddress != null) me.http = this.config.httpAddress;
     this.adopt(bootstrapTable(me, this.config.partitionCount, this.config.minPlaces, this.config.voters));
   }
 
@@ -267,6 +269,7 @@ export class Membership {
   /** Committer: makes a table current here, then tells the places that must hear of it. */
   private install(before: TableData, t: TableData): void {
     this.adopt(t);
+    for (const e of tableEvents(before, t, this.myId!)) this.out.event(e);
     for (const m of placesToTell(before, t, this.myId)) {
       this.out.send(m.address, { t: 'tableUpdate', tv: t.version, table: t });
     }
@@ -283,6 +286,7 @@ export class Membership {
       spare: this.joinAsSpare,
       pid: this.config.pid,
     };
+    if (this.config.httpAddress != null) join.http = this.config.httpAddress;
     this.out.send(address, join);
   }
 
@@ -317,6 +321,7 @@ export class Membership {
           // Scale-out with live rebalancing comes later: a place joining a formed cluster waits as a spare.
           state: m.spare === true || t.formed ? 'spare' : 'active',
         };
+        if (m.http !== undefined) joiner.http = m.http;
         let next: TableData = { ...t, version: t.version + 1, members: [...t.members, joiner] };
         const active = next.members.filter((x) => x.state === 'active').length;
         if (!next.formed && active >= next.minPlaces) next = formTable(next);

@@ -75,20 +75,20 @@ export class SnapshotCursor {
   }
 
   /** The next piece: keys and values up to about maxBytes; the last one also carries the outcomes. */
-  next(maxBytes: number): SnapshotPiece & { last: boolean } {
+  next(maxBytes: number): SnapshotPiece & { last: boolean; bytes: number } {
     const kv: (string | Uint8Array)[] = [];
     let bytes = 0;
     while (bytes < maxBytes) {
       const e = this.entries.next();
       if (e.done === true) {
         this.done = true;
-        return { kv, rs: this.results(), sw: this.bounds(), sd: this.dropped(), last: true };
+        return { kv, rs: this.results(), sw: this.bounds(), sd: this.dropped(), last: true, bytes };
       }
       const [k, v] = e.value;
       kv.push(k, storedBytes(v));
       bytes += k.length * 3 + v.length + 16;
     }
-    return { kv, rs: [], sw: [], sd: false, last: false };
+    return { kv, rs: [], sw: [], sd: false, last: false, bytes };
   }
 }
 

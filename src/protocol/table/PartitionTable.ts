@@ -10,6 +10,8 @@ export interface Member {
   zone: string | null;
   pid: number;
   state: MemberState;
+  /** Where the place serves HTTP (metrics, dashboard), when it does. */
+  http?: string;
 }
 
 /** Who holds one partition, at which epoch, in which state. */

@@ -42,7 +42,8 @@ function isMember(v: unknown): boolean {
     str(v.address) &&
     nullable(str)(v.zone) &&
     int(v.pid) &&
-    MEMBER_STATES.has(v.state)
+    MEMBER_STATES.has(v.state) &&
+    optional(str)(v.http)
   );
 }
 
@@ -216,6 +217,7 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
     ['zone', nullable(str), 'a zone or null'],
     ['spare', optional((v) => typeof v === 'boolean'), 'a boolean'],
     ['pid', int, 'a process id'],
+    ['http', optional(str), 'an address'],
   ],
   joined: [TV, ['id', nat, 'a place id'], ['table', table, 'a partition table']],
   tablePush: [TV, ['table', table, 'a partition table']],
@@ -244,6 +246,7 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
   ],
   invalid: [TV, ['term', nat, 'a term'], ['reason', str, 'a string']],
   status: [TV, ['id', optional(int), 'a request id']],
+  events: [TV, ['id', optional(int), 'a request id'], ['since', nat, 'a sequence number']],
   err: [
     ['tv', optional(nat), 'a table version'],
     ['id', optional(int), 'a request id'],

@@ -143,6 +143,8 @@ export interface JoinRequest {
   zone: string | null;
   spare?: boolean;
   pid: number;
+  /** Where the joining place serves HTTP, when it does. */
+  http?: string;
 }
 
 /** Leader to a joining place: its id and the table that holds it. */
@@ -348,6 +350,25 @@ export interface StatusReply {
   status: ClusterStatus;
 }
 
+/**
+ * Asks one place for the events it kept (events.ts) with a sequence number of `since` or more; the
+ * runtime, which keeps them, answers with EventsReply.
+ */
+export interface EventsGet {
+  t: 'events';
+  tv: number;
+  id?: number;
+  since: number;
+}
+
+/** The answer to EventsGet: the kept events from `since` on (oldest first), and the next number to ask for. */
+export interface EventsReply {
+  t: 'eventsReply';
+  id?: number;
+  events: object[];
+  next: number;
+}
+
 /** Every message a place acts on, once decoded: narrow on `t`. */
 export type PlaceMessage =
   | OpRequest
@@ -372,6 +393,7 @@ export type PlaceMessage =
   | VoteReply
   | InvalidNotice
   | StatusGet
+  | EventsGet
   | ErrorReply;
 
 /** Every message a place sends. */
@@ -403,7 +425,12 @@ const CONTROL: ReadonlySet<string> = new Set<PlaceOutMessage['t']>([
  * What a client may send: operations, table and status requests. Everything else is the places'
  * protocol, taken only over connections a place dialled.
  */
-const CLIENT_REQUESTS: ReadonlySet<string> = new Set<PlaceMessage['t']>(['op', 'tableGet', 'status']);
+const CLIENT_REQUESTS: ReadonlySet<string> = new Set<PlaceMessage['t']>([
+  'op',
+  'tableGet',
+  'status',
+  'events',
+]);
 
 /** True when a message of type t is one a client may send (see CLIENT_REQUESTS). */
 export function isClientRequest(t: unknown): boolean {
@@ -441,6 +468,8 @@ export interface ClusterStatus {
     backups: number;
     /** The place's longest event-loop block lately (ms), as its heartbeats report it; null when unknown. */
     loopBlockMs: number | null;
+    /** Where the place serves HTTP (metrics, dashboard), or null. */
+    http: string | null;
   }[];
   partitions: {
     id: number;

@@ -1,0 +1,94 @@
+import type { StampedEvent } from '../runtime/EventRing.js';
+import { TcpTransport } from '../transport/TcpTransport.js';
+import type { Link, WireMessage } from '../transport/Transport.js';
+import { RequestError, UnavailableError } from './errors.js';
+
+/** One place's answer: its kept events from the number asked for on, and the number to ask for next. */
+export interface EventBatch {
+  events: StampedEvent[];
+  next: number;
+}
+
+/**
+ * Reads the events places keep (`placestore events`): asks one place at a time, by address, for its
+ * events from a number on. Each place numbers its own; a reader keeps one cursor per place.
+ */
+export class EventReader {
+  private readonly transport = new TcpTransport();
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    { link: Link; resolve: (b: EventBatch) => void; reject: (e: Error) => void }
+  >();
+
+  constructor(private readonly timeoutMs = 2000) {
+    this.transport.onMessage((link, msg) => this.onMessage(link, msg));
+    this.transport.onLinkClosed((link) => {
+      for (const [id, w] of this.waiting)
+        if (w.link === link) {
+          this.waiting.delete(id);
+          w.reject(new UnavailableError(`the connection to ${link.remote} closed`, false));
+        }
+    });
+  }
+
+  /** The events the place at address keeps, numbered `since` or more (at most 500 per call). */
+  read(address: string, since: number): Promise<EventBatch> {
+    const id = this.nextId++;
+    const link = this.transport.linkTo(address);
+    return new Promise<EventBatch>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!this.waiting.delete(id)) return;
+        reject(new UnavailableError(`no answer from ${address} within ${this.timeoutMs} ms`, false));
+      }, this.timeoutMs);
+      this.waiting.set(id, {
+        link,
+        resolve: (b) => {
+          clearTimeout(timer);
+          resolve(b);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      link.send({ t: 'events', tv: 0, id, since });
+    });
+  }
+
+  /** Closes every connection; reads in flight fail. */
+  async close(): Promise<void> {
+    for (const w of this.waiting.values()) w.reject(new UnavailableError('the reader was closed', false));
+    this.waiting.clear();
+    await this.transport.close();
+  }
+
+  private onMessage(link: Link, msg: WireMessage): void {
+    const w = typeof msg.id === 'number' ? this.waiting.get(msg.id) : undefined;
+    if (w === undefined || w.link !== link) return;
+    this.waiting.delete(msg.id as number);
+    if (msg.t === 'err') {
+      w.reject(new RequestError(String(msg.code), String(msg.msg)));
+      return;
+    }
+    const events = msg.events;
+    if (msg.t !== 'eventsReply' || !Array.isArray(events) || typeof msg.next !== 'number') {
+      w.reject(new RequestError('bad_reply', `'${String(msg.t)}' is not an answer to an events request`));
+      return;
+    }
+    const ok = events.every(
+      (e) =>
+        typeof e === 'object' &&
+        e !== null &&
+        typeof e.event === 'string' &&
+        typeof e.seq === 'number' &&
+        typeof e.time === 'string' &&
+        typeof e.msg === 'string',
+    );
+    if (!ok) {
+      w.reject(new RequestError('bad_reply', 'the events a place sent are malformed'));
+      return;
+    }
+    w.resolve({ events: events as StampedEvent[], next: msg.next });
+  }
+}
