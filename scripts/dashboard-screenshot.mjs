@@ -10,7 +10,13 @@ const out = process.argv[3] ?? 'docs/dashboard.png';
 const port = Number(process.env.PORT ?? 7900);
 const httpPort = port + 10;
 
-const cluster = await LocalCluster.start({ places: 3, spares: 1, port, httpPort, placeArgs: ['--partitions', '96'] });
+const cluster = await LocalCluster.start({
+  places: 3,
+  spares: 1,
+  port,
+  httpPort,
+  placeArgs: ['--partitions', '96'],
+});
 const client = await connect({ seeds: cluster.seeds, timeoutMs: 10_000 });
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
 let loading = true;

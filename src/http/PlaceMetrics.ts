@@ -1,5 +1,5 @@
 import hdr from 'hdr-histogram-js';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PlaceEvent } from '../protocol/events.js';
 import type { OpObserver } from '../runtime/RequestMeter.js';
 import type { PlaceView } from './PlaceView.js';
@@ -11,6 +11,13 @@ const LINT_FAILING_DEFAULTS = [
 ];
 
 const OP_KINDS = ['get', 'put', 'del', 'cas', 'submit'] as const;
+const OP_INDEX = new Map<string, number>(OP_KINDS.map((op, i) => [op, i]));
+/** Upper bounds of the latency buckets, seconds. */
+const DURATION_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+const DURATION_NAME = 'placestore_op_duration_seconds';
+const DURATION_HELP = 'Time from a client operation reaching this place to its answer leaving it.';
 
 /** Operations per second and latency over the last window, for the dashboard. */
 export interface RecentOps {
@@ -26,12 +33,15 @@ export interface RecentOps {
  */
 export class PlaceMetrics implements OpObserver {
   readonly registry = new Registry();
-  private readonly ops: Counter<'op' | 'result'>;
-  private readonly durations: Histogram<'op'>;
   private readonly events: Counter<'event'>;
-  /** Children of the labelled metrics, made once: observing then allocates nothing. */
-  private readonly opChildren = new Map<string, ReturnType<Counter<'op' | 'result'>['labels']>>();
-  private readonly durationChildren = new Map<string, ReturnType<Histogram<'op'>['labels']>>();
+  /**
+   * Operations are counted here, in plain numbers (prom-client's labelled children cost about 1 µs
+   * per call), and handed to prom-client when scraped: per kind, answers by result, and latency
+   * buckets (the last one +Inf), their sum and count.
+   */
+  private readonly results = OP_KINDS.map(() => new Map<string, number>());
+  private readonly bucketCounts = OP_KINDS.map(() => new Float64Array(DURATION_BUCKETS.length + 1));
+  private readonly durationSums = new Float64Array(OP_KINDS.length);
   private window = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 60_000_000,
@@ -55,20 +65,33 @@ export class PlaceMetrics implements OpObserver {
     // Gauges named like counters, which `promtool check metrics` rejects (prom-client's defaults).
     for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
     this.windowStartMs = nowMs();
-    this.ops = new Counter({
+    const results = this.results;
+    new Counter({
       name: 'placestore_ops_total',
       help: 'Client operations answered by this place, by kind and result (ok or an error code).',
       labelNames: ['op', 'result'],
       registers,
+      collect() {
+        this.reset();
+        OP_KINDS.forEach((op, i) => {
+          for (const [result, n] of results[i]!) this.inc({ op, result }, n);
+        });
+      },
     });
-    this.durations = new Histogram({
-      name: 'placestore_op_duration_seconds',
-      help: 'Time from a client operation reaching this place to its answer leaving it.',
-      labelNames: ['op'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
-    for (const op of OP_KINDS) this.durationChildren.set(op, this.durations.labels({ op }));
+    // A histogram filled from the buckets counted above (prom-client's own cannot be set).
+    this.registry.registerMetric({
+      name: DURATION_NAME,
+      help: DURATION_HELP,
+      type: 'histogram',
+      get: async () => ({
+        name: DURATION_NAME,
+        help: DURATION_HELP,
+        type: 'histogram',
+        aggregator: 'sum',
+        values: this.durationValues(),
+      }),
+      reset: () => {},
+    } as unknown as Parameters<Registry['registerMetric']>[0]);
     this.events = new Counter({
       name: 'placestore_events_total',
       help: 'Decisions this place reported (docs/observability.md), by kind.',
@@ -169,16 +192,36 @@ export class PlaceMetrics implements OpObserver {
 
   /** One client operation answered (RequestMeter). */
   observe(op: string, result: string, seconds: number): void {
-    const key = `${op} ${result}`;
-    let counter = this.opChildren.get(key);
-    if (counter === undefined) {
-      counter = this.ops.labels({ op, result });
-      this.opChildren.set(key, counter);
-    }
-    counter.inc();
+    const i = OP_INDEX.get(op);
+    if (i === undefined) return;
+    const byResult = this.results[i]!;
+    byResult.set(result, (byResult.get(result) ?? 0) + 1);
+    let b = 0;
+    while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]!) b++;
+    this.bucketCounts[i]![b]!++;
+    this.durationSums[i]! += seconds;
     this.answered++;
-    (this.durationChildren.get(op) ?? this.durations.labels({ op })).observe(seconds);
     this.window.recordValue(Math.max(1, Math.round(seconds * 1e6)));
+  }
+
+  /** The latency histogram as prom-client's exposition wants it: cumulative buckets, sum and count per kind. */
+  private durationValues(): { metricName: string; labels: Record<string, string | number>; value: number }[] {
+    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+    OP_KINDS.forEach((op, i) => {
+      const counts = this.bucketCounts[i]!;
+      let total = 0;
+      for (const n of counts) total += n;
+      if (total === 0) return;
+      let cumulative = 0;
+      for (let b = 0; b <= DURATION_BUCKETS.length; b++) {
+        cumulative += counts[b]!;
+        const le = b < DURATION_BUCKETS.length ? DURATION_BUCKETS[b]! : '+Inf';
+        values.push({ metricName: `${DURATION_NAME}_bucket`, labels: { le, op }, value: cumulative });
+      }
+      values.push({ metricName: `${DURATION_NAME}_sum`, labels: { op }, value: this.durationSums[i]! });
+      values.push({ metricName: `${DURATION_NAME}_count`, labels: { op }, value: total });
+    });
+    return values;
   }
 
   /** One event reported. */

@@ -6,14 +6,19 @@ export interface OpObserver {
   observe(op: string, result: string, seconds: number): void;
 }
 
+/** Operation kinds, by their index in a packed start (see RequestMeter). */
+const OPS = ['get', 'put', 'del', 'cas', 'submit'] as const;
+const OP_INDEX = new Map<string, number>(OPS.map((op, i) => [op, i]));
+const KINDS = 8;
+
 /**
  * Times client operations at the place's edge: from the request leaving the decoder to its answer
  * entering the link (so it includes waiting for the backup). Keyed by connection and request id, as
- * the answers are.
+ * the answers are. One number per operation in flight: its start in microseconds and its kind, packed
+ * (start * 8 + kind), so that measuring allocates nothing per request.
  */
 export class RequestMeter {
   private readonly started = new WeakMap<Link, Map<number, number>>();
-  private readonly kinds = new WeakMap<Link, Map<number, string>>();
 
   constructor(
     private readonly observer: OpObserver,
@@ -22,29 +27,26 @@ export class RequestMeter {
 
   /** A client operation with this id arrived over link. */
   begin(link: Link, id: number, op: string): void {
+    const kind = OP_INDEX.get(op);
+    if (kind === undefined) return;
     let at = this.started.get(link);
-    let kind = this.kinds.get(link);
-    if (at === undefined || kind === undefined) {
+    if (at === undefined) {
       at = new Map();
-      kind = new Map();
       this.started.set(link, at);
-      this.kinds.set(link, kind);
     }
-    at.set(id, this.nowMs());
-    kind.set(id, op);
+    at.set(id, Math.round(this.nowMs() * 1000) * KINDS + kind);
   }
 
   /** An answer goes over link: when it answers an operation begun here, that operation is measured. */
   end(link: Link, msg: { t: string; id?: unknown; code?: unknown }): void {
     if (typeof msg.id !== 'number' || (msg.t !== 'res' && msg.t !== 'err')) return;
     const at = this.started.get(link);
-    const began = at?.get(msg.id);
-    if (at === undefined || began === undefined) return;
-    const kinds = this.kinds.get(link)!;
-    const op = kinds.get(msg.id) ?? 'unknown';
+    const packed = at?.get(msg.id);
+    if (at === undefined || packed === undefined) return;
     at.delete(msg.id);
-    kinds.delete(msg.id);
+    const kind = packed % KINDS;
+    const beganUs = (packed - kind) / KINDS;
     const result = msg.t === 'res' ? 'ok' : String(msg.code);
-    this.observer.observe(op, result, (this.nowMs() - began) / 1000);
+    this.observer.observe(OPS[kind]!, result, (this.nowMs() * 1000 - beganUs) / 1e6);
   }
 }

@@ -84,7 +84,18 @@ describe('the command line against a local cluster', () => {
     expect(s.places.map((p: { zone: string }) => p.zone)).toEqual(['a', 'b', 'c', 'a']);
     for (const p of s.places) {
       expect(Object.keys(p).sort()).toEqual(
-        ['address', 'backups', 'http', 'id', 'loopBlockMs', 'pid', 'primaries', 'role', 'state', 'zone'].sort(),
+        [
+          'address',
+          'backups',
+          'http',
+          'id',
+          'loopBlockMs',
+          'pid',
+          'primaries',
+          'role',
+          'state',
+          'zone',
+        ].sort(),
       );
       expect(alive(p.pid)).toBe(true);
       // Each place's longest event-loop block lately, from its heartbeats (the leader's own at once).
