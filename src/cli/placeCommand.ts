@@ -169,8 +169,11 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
   await new Promise<never>(() => {});
 }
 
-/** An event's fields for its log line: `event` names its kind; the place is in every line already. */
+/**
+ * An event's fields for its log line: `event` names its kind; `placeId` is the reporting place's id
+ * (its address is in every line already, as `place`).
+ */
 function eventFields(e: StampedEvent): Record<string, unknown> {
   const { place, origin: _origin, msg: _msg, time: _time, ...rest } = e;
-  return { ...rest, id: place };
+  return { ...rest, placeId: place };
 }
