@@ -177,7 +177,6 @@ export class TcpTransport implements Transport {
     this.log('info', `listening on ${this.boundAddress}`);
   }
 
-  /** Returns the open pooled link to address, or a fresh one that dials (after reconnectDelayMs since a failure). */
   /** Closes the pooled outgoing link to address (queued frames are dropped), if there is one. */
   disconnect(address: string): void {
     for (const key of [address, `control|${address}`]) {
@@ -186,6 +185,7 @@ export class TcpTransport implements Transport {
     }
   }
 
+  /** Returns the open pooled link to address, or a fresh one that dials (after reconnectDelayMs since a failure). */
   linkTo(address: string, lane: Lane = 'data'): Link {
     const key = poolKey(address, lane);
     const existing = this.pool.get(key);
@@ -233,7 +233,6 @@ export class TcpTransport implements Transport {
     this.linkClosedHandler = handler;
   }
 
-  /** Stops listening and closes every link (flushing connected ones); resolves when all sockets are closed. */
   /** Open connections by who is at the other end: clients that dialled in, and places either way. */
   connectionCounts(): { clients: number; places: number } {
     let clients = 0;
@@ -247,6 +246,7 @@ export class TcpTransport implements Transport {
     return { clients, places };
   }
 
+  /** Stops listening and closes every link (flushing connected ones); resolves when all sockets are closed. */
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
