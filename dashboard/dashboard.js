@@ -56,11 +56,11 @@ async function fetchStatus() {
       const s = await getJson(base, '/api/status');
       if (!Array.isArray(s.places)) continue;
       for (const p of s.places) {
-        const b = p.http ? `http://${p.http}` : null;
+        const b = p.http ? `${location.protocol}//${p.http}` : null;
         if (b !== null && p.state !== 'dead' && !state.bases.includes(b)) state.bases.push(b);
       }
       const leader = s.places.find((p) => p.id === s.leader);
-      const leaderBase = leader?.http ? `http://${leader.http}` : null;
+      const leaderBase = leader?.http ? `${location.protocol}//${leader.http}` : null;
       if (leaderBase !== null && leaderBase !== base) {
         state.base = leaderBase;
         try {
@@ -86,7 +86,7 @@ async function fetchStats(status) {
   await Promise.all(
     live.map(async (p) => {
       try {
-        state.stats.set(p.id, await getJson(`http://${p.http}`, '/api/stats'));
+        state.stats.set(p.id, await getJson(`${location.protocol}//${p.http}`, '/api/stats'));
       } catch {
         state.stats.delete(p.id);
       }
@@ -100,7 +100,7 @@ async function fetchEvents(status) {
     live.map(async (p) => {
       const since = state.eventCursors.get(p.address) ?? 1;
       try {
-        const r = await getJson(`http://${p.http}`, `/api/events?since=${since}`);
+        const r = await getJson(`${location.protocol}//${p.http}`, `/api/events?since=${since}`);
         // A restarted place numbers its events from 1 again.
         if (r.next < since) state.eventCursors.set(p.address, 1);
         else state.eventCursors.set(p.address, r.next);
@@ -142,7 +142,7 @@ function renderMembers(s) {
       'tr',
       { 'data-place': p.id, class: `${p.state} ${p.role}` },
       el('td', {}, el('span', { class: 'swatch', style: `background:${placeColor(p.id)}` }), p.id),
-      el('td', {}, p.http ? el('a', { href: `http://${p.http}/` }, p.address) : p.address),
+      el('td', {}, p.http ? el('a', { href: `${location.protocol}//${p.http}/` }, p.address) : p.address),
       el('td', {}, p.role),
       el('td', {}, p.zone ?? ''),
       el('td', { 'data-field': 'state' }, p.state),

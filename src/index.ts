@@ -1,6 +1,12 @@
 export { type BenchOptions, type BenchResult, runBench } from './bench/Bench.js';
 export { type ConnectOptions, connect } from './client/connect.js';
-export { PlacestoreError, RequestError, StoreInvalidError, UnavailableError } from './client/errors.js';
+export {
+  AuthError,
+  PlacestoreError,
+  RequestError,
+  StoreInvalidError,
+  UnavailableError,
+} from './client/errors.js';
 export { type ClientOptions, StoreClient } from './client/StoreClient.js';
 export {
   isRepaired,

@@ -1,5 +1,5 @@
 import { connect } from '../client/connect.js';
-import { PlacestoreError, StoreInvalidError, UnavailableError } from '../client/errors.js';
+import { AuthError, PlacestoreError, StoreInvalidError, UnavailableError } from '../client/errors.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import type { ClusterStatus } from '../protocol/wire/messages.js';
 import { CliError, EXIT } from './options.js';
@@ -8,10 +8,13 @@ import { CliError, EXIT } from './options.js';
 export interface ClientFlags {
   seeds: string[];
   timeoutMs: number;
+  /** TLS: a directory `placestore certs` wrote. */
+  certsDir?: string;
 }
 
 /** Maps a store error onto the CLI's exit codes. */
 export function toCliError(err: unknown): unknown {
+  if (err instanceof AuthError) return new CliError(EXIT.auth, err.message);
   if (err instanceof StoreInvalidError) return new CliError(EXIT.invalid, err.message);
   if (err instanceof UnavailableError) return new CliError(EXIT.unavailable, err.message);
   if (err instanceof PlacestoreError) return new CliError(EXIT.usage, err.message);
@@ -22,7 +25,11 @@ export function toCliError(err: unknown): unknown {
 export async function withClient<T>(flags: ClientFlags, fn: (c: StoreClient) => Promise<T>): Promise<T> {
   let client: StoreClient | undefined;
   try {
-    client = await connect({ seeds: flags.seeds, timeoutMs: flags.timeoutMs });
+    client = await connect({
+      seeds: flags.seeds,
+      timeoutMs: flags.timeoutMs,
+      tls: flags.certsDir === undefined ? undefined : { certsDir: flags.certsDir },
+    });
     return await fn(client);
   } catch (err) {
     throw toCliError(err);

@@ -15,6 +15,7 @@ export interface ClusterFlags {
   processors?: string;
   respawn?: boolean;
   httpPort?: number;
+  certsDir?: string;
 }
 
 /** Runs a local cluster in the foreground until SIGINT or SIGTERM, then stops its places and exits 0. */
@@ -45,6 +46,7 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
       placeArgs,
       respawn: flags.respawn === true,
       httpPort: flags.httpPort,
+      certsDir: flags.certsDir,
       onEvent: (line) => process.stderr.write(line + '\n'),
     });
   } catch (err) {

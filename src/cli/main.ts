@@ -5,6 +5,7 @@ import { FAULT_KINDS } from '../check/Nemesis.js';
 import { LocalCluster } from '../cluster/LocalCluster.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { DEFAULT_TUNING } from '../protocol/PlaceConfig.js';
+import { writeCertificates } from '../security/certificates.js';
 import { runCheckCommand } from './checkCommand.js';
 import {
   type ClientFlags,
@@ -38,11 +39,15 @@ function clientOptions(cmd: Command): Command {
       addressListOption,
     )
     .option('--timeout-ms <n>', 'fail with exit 4 when no answer within this many ms', intOption(1), 5000)
+    .option(
+      '--certs-dir <dir>',
+      'TLS 1.3 with the CA and client certificate `placestore certs` wrote there (ca.crt, client.crt, client.key)',
+    )
     .option('--verbose', 'print stack traces on errors');
 }
 
-function clientFlags(opts: { seeds?: string[]; timeoutMs: number }): ClientFlags {
-  return { seeds: resolveSeeds(opts.seeds), timeoutMs: opts.timeoutMs };
+function clientFlags(opts: { seeds?: string[]; timeoutMs: number; certsDir?: string }): ClientFlags {
+  return { seeds: resolveSeeds(opts.seeds), timeoutMs: opts.timeoutMs, certsDir: opts.certsDir };
 }
 
 function buildProgram(): Command {
@@ -129,6 +134,15 @@ function buildProgram(): Command {
     )
     .option('--processors <file>', 'ES module whose exported functions are submitToKey processors')
     .option(
+      '--certs-dir <dir>',
+      'TLS 1.3 on every port, with the certificates `placestore certs` wrote there; places must then show a place certificate of its CA',
+    )
+    .addOption(
+      new Option('--client-certs <mode>', 'with --certs-dir: must clients show a certificate of the CA?')
+        .choices(['require', 'optional'])
+        .default('require'),
+    )
+    .option(
       '--http-listen <host:port>',
       'serve Prometheus metrics (/metrics), status, events, health checks and a live dashboard (/) over HTTP here; loopback is safest',
     )
@@ -161,7 +175,46 @@ function buildProgram(): Command {
       'first HTTP port: place i serves metrics and the dashboard at host:n+i (spares included)',
       intOption(1, 65_535),
     )
+    .option('--certs-dir <dir>', 'TLS 1.3 on every port of every place (see place --certs-dir)')
     .action(runCluster);
+
+  program
+    .command('certs')
+    .description(
+      'write a CA, a place certificate for the given hosts and a client certificate (for --certs-dir)',
+    )
+    .requiredOption(
+      '--dir <dir>',
+      'where to write ca.crt, ca.key, place.crt, place.key, client.crt, client.key',
+    )
+    .requiredOption(
+      '--hosts <list>',
+      'host names and IP addresses the places are reached at, comma-separated (the place certificate is valid for these only)',
+      (v: string) =>
+        v
+          .split(',')
+          .map((h) => h.trim())
+          .filter((h) => h.length > 0),
+    )
+    .option('--days <n>', 'validity', intOption(1, 36_500), 825)
+    .option('--force', 'replace certificates already in --dir')
+    .action((opts) => {
+      let files: string[];
+      try {
+        files = writeCertificates({
+          dir: opts.dir,
+          hosts: opts.hosts,
+          days: opts.days,
+          force: opts.force === true,
+        });
+      } catch (err) {
+        throw new CliError(EXIT.usage, `certs: ${(err as Error).message}`);
+      }
+      process.stdout.write(`${files.join('\n')}\n`);
+      process.stderr.write(
+        `keep ca.key offline; give places ca.crt, place.crt and place.key, clients ca.crt, client.crt and client.key\n`,
+      );
+    });
 
   clientOptions(
     program

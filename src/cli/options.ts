@@ -2,7 +2,7 @@ import { InvalidArgumentError } from 'commander';
 import { parseAddress } from '../transport/TcpTransport.js';
 
 /** Exit codes of every command (docs/contract.md). */
-export const EXIT = { ok: 0, no: 1, usage: 2, invalid: 3, unavailable: 4 } as const;
+export const EXIT = { ok: 0, no: 1, usage: 2, invalid: 3, unavailable: 4, auth: 5 } as const;
 
 /** An error that ends a command with a given exit code and a one-line message. */
 export class CliError extends Error {

@@ -11,7 +11,8 @@ import { processorRegistry } from '../protocol/requests/processors.js';
 import type { StampedEvent } from '../runtime/EventRing.js';
 import { loopBlockMonitor } from '../runtime/loopBlockMonitor.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
-import { parseAddress, TcpTransport } from '../transport/TcpTransport.js';
+import { readCertsDir } from '../security/certificates.js';
+import { parseAddress, TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
 import { realScheduler } from '../util/Scheduler.js';
 import { CliError, EXIT } from './options.js';
 
@@ -35,6 +36,8 @@ export interface PlaceFlags {
   logLevel: string;
   exitWithStdin?: boolean;
   httpListen?: string;
+  certsDir?: string;
+  clientCerts: 'require' | 'optional';
 }
 
 /** Loads user processors from a module: its default export (an object of functions) or its named exports. */
@@ -82,7 +85,20 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     processors,
     defects: processDefects(),
   };
+  let tls: TransportTls | undefined;
+  if (flags.certsDir !== undefined) {
+    try {
+      tls = { ...readCertsDir(flags.certsDir, 'place'), clientCerts: flags.clientCerts };
+    } catch (err) {
+      throw new CliError(EXIT.usage, (err as Error).message);
+    }
+  } else if (!isLoopback(flags.listen)) {
+    const warning = `WARNING: listening on ${flags.listen}, beyond loopback, without TLS: anyone who reaches the port can read and write every key. Use --certs-dir (docs/deploying.md).`;
+    log.warn(warning);
+    process.stderr.write(`placestore: ${warning}\n`);
+  }
   const transport = new TcpTransport({
+    tls,
     maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
     // A cut link is noticed, and closed, within a failure timeout (what it held is sent again).
     keepaliveMs: flags.failureTimeoutMs,
@@ -116,7 +132,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     }
     const view = new PlaceView(node, () => transport.connectionCounts());
     metrics = new PlaceMetrics(view, () => performance.now());
-    http = new PlaceHttp(view, metrics);
+    http = new PlaceHttp(view, metrics, tls);
     try {
       // Told to the others through the table: the dashboard of one place finds the rest.
       config.httpAddress = await http.listen(flags.httpListen);
@@ -159,6 +175,18 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     log.info(`stopping (${why})`);
     void Promise.allSettled([node.stop(), http?.close()]).finally(() => process.exit(0));
   };
+  process.on('SIGHUP', () => {
+    // Rotation: new connections use the certificates now in --certs-dir; open ones keep theirs.
+    if (flags.certsDir === undefined) return;
+    try {
+      const next = { ...readCertsDir(flags.certsDir, 'place'), clientCerts: flags.clientCerts };
+      transport.reloadTls(next);
+      http?.reloadTls(next);
+      log.info(`reloaded the certificates in ${flags.certsDir}`);
+    } catch (err) {
+      log.error(`SIGHUP: kept the old certificates: ${(err as Error).message}`);
+    }
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   if (flags.exitWithStdin === true) {
@@ -176,4 +204,10 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
 function eventFields(e: StampedEvent): Record<string, unknown> {
   const { place, origin: _origin, msg: _msg, time: _time, ...rest } = e;
   return { ...rest, placeId: place };
+}
+
+/** True for an address on the loopback network (127.0.0.0/8, ::1, localhost). */
+function isLoopback(address: string): boolean {
+  const { host } = parseAddress(address);
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

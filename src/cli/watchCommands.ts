@@ -1,3 +1,4 @@
+import { clientTls } from '../client/connect.js';
 import { EventReader } from '../client/EventReader.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import type { StampedEvent } from '../runtime/EventRing.js';
@@ -90,7 +91,10 @@ export interface EventsFlags {
  * (places that join are found from the status, a restarted place is read from its start again).
  */
 export async function showEvents(client: ClientFlags, flags: EventsFlags): Promise<void> {
-  const reader = new EventReader(client.timeoutMs);
+  const reader = new EventReader(
+    client.timeoutMs,
+    clientTls(client.certsDir === undefined ? undefined : { certsDir: client.certsDir }),
+  );
   const cursors = new Map<string, number>();
   const stop = stopSignal();
   try {

@@ -1,5 +1,5 @@
 import type { StampedEvent } from '../runtime/EventRing.js';
-import { TcpTransport } from '../transport/TcpTransport.js';
+import { TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
 import type { Link, WireMessage } from '../transport/Transport.js';
 import { RequestError, UnavailableError } from './errors.js';
 
@@ -14,14 +14,18 @@ export interface EventBatch {
  * events from a number on. Each place numbers its own; a reader keeps one cursor per place.
  */
 export class EventReader {
-  private readonly transport = new TcpTransport();
+  private readonly transport: TcpTransport;
   private nextId = 1;
   private readonly waiting = new Map<
     number,
     { link: Link; resolve: (b: EventBatch) => void; reject: (e: Error) => void }
   >();
 
-  constructor(private readonly timeoutMs = 2000) {
+  constructor(
+    private readonly timeoutMs = 2000,
+    tls?: TransportTls,
+  ) {
+    this.transport = new TcpTransport({ tls });
     this.transport.onMessage((link, msg) => this.onMessage(link, msg));
     this.transport.onLinkClosed((link) => {
       for (const [id, w] of this.waiting)

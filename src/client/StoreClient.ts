@@ -8,7 +8,7 @@ import type { ClusterStatus, ErrorReply, OpCode, OpRequest } from '../protocol/w
 import { DEFAULT_MAX_FRAME_BYTES } from '../transport/FrameCodec.js';
 import type { Link, Transport, WireMessage } from '../transport/Transport.js';
 import type { Scheduler } from '../util/Scheduler.js';
-import { PlacestoreError, RequestError, StoreInvalidError, UnavailableError } from './errors.js';
+import { AuthError, PlacestoreError, RequestError, StoreInvalidError, UnavailableError } from './errors.js';
 
 /** How a client finds and talks to a cluster. */
 export interface ClientOptions {
@@ -79,6 +79,8 @@ export class StoreClient {
   private table: PartitionTable | null = null;
   private readonly pending = new Map<number, Pending>();
   private waitingForTable: Pending[] = [];
+  /** Why the last connection failed, for the error of a client that never got an answer. */
+  private lastLinkProblem: string | null = null;
   private tableWaiters: { resolve: () => void; reject: (e: Error) => void; deadline: number }[] = [];
   private tableFetchAt = Number.NEGATIVE_INFINITY;
   /** The place that last left a request unanswered for a whole attempt (asked for tables last). */
@@ -107,7 +109,7 @@ export class StoreClient {
     this.attemptTimeoutMs =
       options.attemptTimeoutMs ?? Math.max(10, Math.min(1000, Math.floor(options.timeoutMs / 3)));
     options.transport.onMessage((link, msg) => this.onMessage(link, msg));
-    options.transport.onLinkClosed((link) => this.onLinkClosed(link));
+    options.transport.onLinkClosed((link, reason) => this.onLinkClosed(link, reason));
     this.stopSweep = options.scheduler.every(this.sweepMs, () => this.sweep());
   }
 
@@ -415,6 +417,10 @@ export class StoreClient {
         const code = typeof msg.code === 'string' ? msg.code : 'bad_reply';
         const text = typeof msg.msg === 'string' ? msg.msg : `an error reply without a message (${code})`;
         const to = typeof msg.to === 'string' ? msg.to : undefined;
+        if (code === 'unauthenticated' || code === 'unauthorized') {
+          this.refused(link, typeof msg.id === 'number' ? msg.id : null, new AuthError(code, text));
+          return;
+        }
         this.onError(link, { ...(msg as unknown as ErrorReply), code, msg: text, to } as ErrorReply);
         return;
       }
@@ -465,8 +471,31 @@ export class StoreClient {
     }
   }
 
-  private onLinkClosed(link: Link): void {
+  /**
+   * A place refused this client (who it is, or what it asked): the call it names fails, or, when it
+   * names none (the connection itself was refused), every call on that connection and every wait for
+   * a table. Every place of a cluster refuses alike, so no other is tried.
+   */
+  private refused(link: Link, id: number | null, err: AuthError): void {
+    for (const p of [...this.pending.values()]) {
+      if (
+        id !== null
+          ? p.msg.id !== id || p.link !== link
+          : p.link !== link && !this.waitingForTable.includes(p)
+      )
+        continue;
+      this.pending.delete(p.msg.id);
+      p.reject(err);
+    }
+    if (id !== null) return;
+    this.waitingForTable = [];
+    for (const w of this.tableWaiters) w.reject(err);
+    this.tableWaiters = [];
+  }
+
+  private onLinkClosed(link: Link, reason: string): void {
     if (this.closed) return;
+    this.lastLinkProblem = `connection to ${link.remote} lost: ${reason}`;
     let lost = false;
     for (const p of this.pending.values()) {
       if (p.link !== link) continue;
@@ -585,7 +614,7 @@ export class StoreClient {
       for (const w of expired) {
         w.reject(
           new UnavailableError(
-            `no place answered within ${this.options.timeoutMs} ms (seeds: ${this.options.seeds.join(',')})`,
+            `no place answered within ${this.options.timeoutMs} ms (seeds: ${this.options.seeds.join(',')}${this.lastLinkProblem === null ? '' : `; last problem: ${this.lastLinkProblem}`})`,
             false,
           ),
         );

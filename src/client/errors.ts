@@ -31,3 +31,10 @@ export class UnavailableError extends PlacestoreError {
 
 /** The request itself was refused (too large, malformed, unknown processor, processor threw); nothing changed. */
 export class RequestError extends PlacestoreError {}
+
+/**
+ * The cluster refused who this client is (`unauthenticated`: no TLS, no certificate of its CA, no or
+ * a wrong password) or what it asked (`unauthorized`: its role does not allow it). Retrying the same
+ * way cannot help. The command line exits 5.
+ */
+export class AuthError extends PlacestoreError {}

@@ -38,6 +38,8 @@ export interface LocalClusterOptions {
   netns?: NetnsHosts;
   /** First HTTP port: place i (and whatever replaces it) serves metrics and the dashboard at host:httpPort+i. */
   httpPort?: number;
+  /** TLS on every port: a directory `placestore certs` wrote (every place gets `--certs-dir`). */
+  certsDir?: string;
 }
 
 /** One place process of a local cluster. */
@@ -51,8 +53,11 @@ export interface LocalPlace {
 }
 
 const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-type Resolved = Required<Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns' | 'httpPort'>> & {
+type Resolved = Required<
+  Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns' | 'httpPort' | 'certsDir'>
+> & {
   httpPort?: number;
+  certsDir?: string;
   zones: string[];
   onEvent?: (line: string) => void;
   netns?: NetnsHosts;
@@ -85,6 +90,7 @@ export class LocalCluster {
       nodeArgs: options.nodeArgs ?? [],
       netns: options.netns,
       httpPort: options.httpPort,
+      certsDir: options.certsDir,
     });
     try {
       await cluster.spawnAll();
@@ -134,7 +140,7 @@ export class LocalCluster {
       else args.push('--join', this.places.map((p) => p.address).join(','));
       if (i >= places) args.push('--spare');
       if (zones.length > 0) args.push('--zone', zones[i % zones.length]);
-      args.push(...this.httpArgs(i));
+      args.push(...this.placeFlags(i));
       args.push(...this.options.placeArgs);
       this.spawnPlace(address, args, i >= places, i);
       await this.waitFor((st) => st.places.length > i, `place ${address} to join`);
@@ -172,9 +178,12 @@ export class LocalCluster {
     return netns === undefined ? `${host}:${httpPort + index}` : `${netns.hosts[index]!.ip}:${httpPort}`;
   }
 
-  private httpArgs(index: number): string[] {
+  /** Flags of place i beside the usual ones: its HTTP address and TLS, where the cluster has them. */
+  private placeFlags(index: number): string[] {
     const address = this.httpAddress(index);
-    return address === null ? [] : ['--http-listen', address];
+    const args = address === null ? [] : ['--http-listen', address];
+    if (this.options.certsDir !== undefined) args.push('--certs-dir', this.options.certsDir);
+    return args;
   }
 
   /** Starts a new spare at the address of the dead place at index. */
@@ -184,7 +193,7 @@ export class LocalCluster {
     const args = ['place', '--listen', address, '--exit-with-stdin', '--spare', '--join', others.join(',')];
     if (this.options.zones.length > 0)
       args.push('--zone', this.options.zones[index % this.options.zones.length]);
-    args.push(...this.httpArgs(index));
+    args.push(...this.placeFlags(index));
     args.push(...this.options.placeArgs);
     // The old process's port may take a moment to be released; a failed start is retried by the next exit.
     setTimeout(() => {
@@ -206,7 +215,8 @@ export class LocalCluster {
 
   /** Connects a client to this cluster. */
   client(timeoutMs = 5000): Promise<StoreClient> {
-    return connect({ seeds: this.seeds, timeoutMs });
+    const certsDir = this.options.certsDir;
+    return connect({ seeds: this.seeds, timeoutMs, tls: certsDir === undefined ? undefined : { certsDir } });
   }
 
   private waitReady(): Promise<void> {

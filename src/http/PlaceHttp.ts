@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { parseAddress } from '../transport/TcpTransport.js';
+import { parseAddress, type TransportTls } from '../transport/TcpTransport.js';
+import { TLS_MIN_VERSION } from '../transport/tlsOptions.js';
 import type { PlaceMetrics } from './PlaceMetrics.js';
 import type { PlaceView } from './PlaceView.js';
 
@@ -36,23 +38,37 @@ const MAX_EVENTS_PER_ANSWER = 1000;
  * that the dashboard served by one place can read the others (it follows the leader).
  */
 export class PlaceHttp {
-  private server: Server | null = null;
+  private server: Server | HttpsServer | null = null;
   private readonly cache = new Map<string, Buffer>();
 
+  /** With tls: HTTPS (TLS 1.3 only) with the place's certificate; browsers need not show one. */
   constructor(
     private readonly view: PlaceView,
     private readonly metrics: PlaceMetrics,
+    private readonly tls?: TransportTls,
   ) {}
+
+  /** New connections use this certificate from now on (rotation). */
+  reloadTls(t: TransportTls): void {
+    const server = this.server;
+    if (server !== null && 'setSecureContext' in server)
+      server.setSecureContext({ cert: t.cert, key: t.key, minVersion: TLS_MIN_VERSION });
+  }
 
   /** Starts serving at address ("host:port"); resolves once listening, with the address bound. */
   async listen(address: string): Promise<string> {
     const { host, port } = parseAddress(address);
-    const server = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) this.json(res, 500, { error: (err as Error).message });
         else res.destroy();
       });
-    });
+    };
+    const t = this.tls;
+    const server =
+      t === undefined
+        ? createServer(onRequest)
+        : createHttpsServer({ cert: t.cert, key: t.key, minVersion: TLS_MIN_VERSION }, onRequest);
     // Keep-alive sockets would hold close() up; polling dashboards reconnect at once.
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {

@@ -137,6 +137,8 @@ export class PlaceNode {
       link.send({ t: 'err', code: 'not_a_member', msg: why });
       return;
     }
+    if (raw.t === 'err' && (raw.code === 'unauthenticated' || raw.code === 'unauthorized'))
+      this.log('warn', `${link.remote} refused this place: ${String(raw.msg).slice(0, 300)}`);
     const msg = decodePlaceMessage(raw, this.config);
     if (msg instanceof Rejection) {
       // Never answer an error with an error: two peers could bounce them forever.

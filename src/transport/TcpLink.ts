@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { EMPTY_CHUNK, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './FrameCodec.js';
 import type { Lane, Link, PeerRole, Tagged, WireMessage } from './Transport.js';
 
@@ -51,6 +52,8 @@ export interface LinkHost {
   yieldIfSpent(link: TcpLink): boolean;
   readBlocked(link: TcpLink): boolean;
   greeted(link: TcpLink): void;
+  /** An incoming link's first frame came (claiming a place, or not): null admits it, else why not. */
+  admit(link: TcpLink, claimsPlace: boolean): { code: string; msg: string } | null;
   backedUp(link: TcpLink): void;
   drained(link: TcpLink): void;
   scheduleResume(link: TcpLink): void;
@@ -97,6 +100,18 @@ export class TcpLink implements Link {
     this.lane = lane;
     this.peerRole = outgoing ? 'place' : 'client';
     this.greetedYet = outgoing;
+  }
+
+  /**
+   * Over TLS: the organizational unit of the peer's certificate when the CA vouches for it ('place'
+   * or 'client'), null when the peer showed none or an untrusted one. Without TLS: undefined.
+   */
+  get peerUnit(): string | null | undefined {
+    const s = this.socket;
+    if (!(s instanceof TLSSocket)) return undefined;
+    if (!s.authorized) return null;
+    const ou = s.getPeerCertificate().subject?.OU;
+    return typeof ou === 'string' ? ou : null;
   }
 
   /** True once the link is closed or failed. */
@@ -151,7 +166,11 @@ export class TcpLink implements Link {
   }
 
   /** @internal Takes over a connected (incoming) or connecting (outgoing) socket. */
-  attach(socket: net.Socket, connected: boolean): void {
+  attach(
+    socket: net.Socket,
+    connected: boolean,
+    connectEvent: 'connect' | 'secureConnect' = 'connect',
+  ): void {
     this.socket = socket;
     this.isConnected = connected;
     socket.setNoDelay(true);
@@ -170,7 +189,7 @@ export class TcpLink implements Link {
       this.fail('connection closed by peer');
     });
     if (!connected) {
-      socket.once('connect', () => {
+      socket.once(connectEvent, () => {
         this.isConnected = true;
         this.lastHeardAt = performance.now();
         if (this.dialTimer) clearTimeout(this.dialTimer);
@@ -229,6 +248,13 @@ export class TcpLink implements Link {
   private readonly onFrame = (msg: WireMessage): void => {
     if (!this.greetedYet) {
       this.greetedYet = true;
+      const refusal = this.host.admit(this, msg.t === HELLO && msg.role === 'place');
+      if (refusal !== null) {
+        this.host.log('warn', `refused ${this.remote}: ${refusal.msg}`);
+        this.send({ t: 'err', code: refusal.code, msg: refusal.msg });
+        this.shutdown(refusal.msg);
+        return;
+      }
       if (msg.t === HELLO) {
         if (msg.lane === 'control') this.lane = 'control';
         if (msg.role === 'place') {

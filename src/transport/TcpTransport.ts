@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { DEFAULT_MAX_FRAME_BYTES } from './FrameCodec.js';
+import tls from 'node:tls';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './FrameCodec.js';
 import {
   formatAddress,
   HELLO,
@@ -19,8 +20,9 @@ import type {
   Transport,
   WireMessage,
 } from './Transport.js';
+import { clientOptions, serverOptions, type TransportTls } from './tlsOptions.js';
 
-export { parseAddress, TcpLink, type TransportLog };
+export { parseAddress, TcpLink, type TransportLog, type TransportTls };
 
 /** Tuning for TcpTransport; every field has a default. */
 export interface TcpTransportOptions {
@@ -48,6 +50,8 @@ export interface TcpTransportOptions {
    * its peers take place-protocol messages only from such connections.
    */
   role?: PeerRole;
+  /** TLS 1.3 on every connection, both ways (off unless set). */
+  tls?: TransportTls;
   log?: TransportLog;
 }
 
@@ -65,6 +69,9 @@ export class TcpTransport implements Transport {
   private readonly reconnectDelayMs: number;
   private readonly log: TransportLog;
   private server: net.Server | null = null;
+  private tls: TransportTls | null;
+  /** With TLS: the server that runs the handshake of every accepted socket (it listens on nothing). */
+  private tlsServer: tls.Server | null = null;
   private boundAddress: string | null = null;
   /** The address listen() was given. */
   private givenAddress: string | null = null;
@@ -100,6 +107,7 @@ export class TcpTransport implements Transport {
     if (!(highWaterBytes > 0)) throw new RangeError('highWaterBytes must be positive');
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.role = options.role ?? 'client';
+    this.tls = options.tls ?? null;
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
     this.turnBudgetMs = options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS;
     this.keepaliveMs = options.keepaliveMs ?? null;
@@ -125,6 +133,7 @@ export class TcpTransport implements Transport {
       greeted: (link) => {
         if (this.backedUpLinks.size > 0 && link.lane !== 'control') link.pauseReading();
       },
+      admit: (link, claimsPlace) => this.admit(link, claimsPlace),
       backedUp: (link) => this.onBackedUp(link),
       drained: (link) => this.onDrained(link),
       scheduleResume: (link) => queueMicrotask(() => link.resumeReading()),
@@ -150,7 +159,8 @@ export class TcpTransport implements Transport {
     if (this.server) throw new Error(`already listening on ${this.boundAddress ?? 'a pending address'}`);
     const { host, port } = parseAddress(address);
     this.givenAddress = address;
-    const server = net.createServer((socket) => this.accept(socket));
+    const server =
+      this.tls === null ? net.createServer((socket) => this.accept(socket)) : this.tlsListener(this.tls);
     this.server = server;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -266,9 +276,13 @@ export class TcpTransport implements Transport {
   private dial(link: TcpLink, address: string, target: { host: string; port: number }): void {
     link.dialTimer = null;
     if (link.closed && !link.connected && link.bufferedBytes === 0) return;
-    const socket = net.connect({ host: target.host, port: target.port });
+    const t = this.tls;
+    const socket =
+      t === null
+        ? net.connect({ host: target.host, port: target.port })
+        : tls.connect({ host: target.host, port: target.port, ...clientOptions(t, target.host) });
     this.track(socket);
-    link.attach(socket, false);
+    link.attach(socket, false, t === null ? 'connect' : 'secureConnect');
     link.dialTimer = setTimeout(() => {
       socket.destroy(new Error(`connect to ${address} timed out after ${this.connectTimeoutMs} ms`));
     }, this.connectTimeoutMs);
@@ -276,6 +290,60 @@ export class TcpTransport implements Transport {
       this.lastFailure.delete(address);
       this.log('debug', `connected to ${address}`);
     });
+  }
+
+  /**
+   * A plain TCP listener whose sockets go through a TLS server's handshake (TLS 1.3 only): a peer
+   * that speaks plain frames instead is told, in a plain frame, that TLS is required.
+   */
+  private tlsListener(t: TransportTls): net.Server {
+    const tlsServer = tls.createServer(serverOptions(t), (socket) => this.accept(socket));
+    this.tlsServer = tlsServer;
+    tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      this.log(
+        'debug',
+        `TLS handshake with ${socket.remoteAddress}:${socket.remotePort} failed: ${err.message}`,
+      );
+      // The raw socket under the TLS one (Node keeps it as _parent) still speaks plain TCP.
+      const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+      if (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' && raw !== undefined && !raw.destroyed) {
+        const msg =
+          'this place requires TLS 1.3: connect with --certs-dir DIR (connect({ tls }) in the library)';
+        raw.end(encodeFrame({ t: 'err', code: 'unauthenticated', msg }));
+      } else socket.destroy();
+    });
+    return net.createServer((raw) => {
+      if (this.isClosed) raw.destroy();
+      else tlsServer.emit('connection', raw);
+    });
+  }
+
+  /** Replaces the TLS material for new connections (certificates rotated); open ones keep theirs. */
+  reloadTls(t: TransportTls): void {
+    if (this.tls === null) throw new Error('this transport runs without TLS');
+    this.tls = t;
+    this.tlsServer?.setSecureContext(serverOptions(t));
+  }
+
+  /**
+   * Over TLS, who may speak: a place's connection needs a place certificate of the CA; a client's
+   * needs a certificate of the CA too unless client certificates are optional.
+   */
+  private admit(link: TcpLink, claimsPlace: boolean): { code: string; msg: string } | null {
+    const t = this.tls;
+    if (t === null) return null;
+    const unit = link.peerUnit;
+    if (claimsPlace && unit !== 'place')
+      return {
+        code: 'unauthenticated',
+        msg: `a place must present a place certificate signed by this cluster's CA (it presented ${unit === null || unit === undefined ? 'none this CA signed' : `one for '${unit}'`})`,
+      };
+    if (!claimsPlace && (t.clientCerts ?? 'require') === 'require' && (unit === null || unit === undefined))
+      return {
+        code: 'unauthenticated',
+        msg: "this place requires a client certificate signed by its CA: connect with --certs-dir DIR holding the CA's client.crt and client.key",
+      };
+    return null;
   }
 
   private accept(socket: net.Socket): void {

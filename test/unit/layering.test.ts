@@ -12,7 +12,7 @@ const SRC = resolve(import.meta.dirname, '../../src');
 const LAYERS: readonly (readonly string[])[] = [
   ['util'],
   ['protocol'],
-  ['transport'],
+  ['transport', 'security'],
   ['runtime'],
   ['http'],
   ['client'],

@@ -147,6 +147,8 @@ const ERROR_CODES: ReadonlySet<unknown> = new Set<ErrorCode>([
   'frame_too_large',
   'bad_message',
   'busy',
+  'unauthenticated',
+  'unauthorized',
 ]);
 
 type Schema = readonly (readonly [field: string, check: Check, what: string])[];

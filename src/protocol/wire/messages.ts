@@ -69,7 +69,11 @@ export type ErrorCode =
   | 'frame_too_large'
   | 'bad_message'
   | 'busy'
-  | 'outcome_unknown';
+  | 'outcome_unknown'
+  /** The peer did not prove who it is: no TLS, no certificate of the CA, no or a wrong password. */
+  | 'unauthenticated'
+  /** The peer is known but its role does not allow the request. */
+  | 'unauthorized';
 
 /** Error reply; `table` is attached to redirects when the place knows a newer table than the sender. */
 export interface ErrorReply {
