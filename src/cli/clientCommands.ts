@@ -10,6 +10,34 @@ export interface ClientFlags {
   timeoutMs: number;
   /** TLS: a directory `placestore certs` wrote. */
   certsDir?: string;
+  /** Log in as this user; the password comes from PLACESTORE_PASSWORD, or standard input. */
+  user?: string;
+  passwordStdin?: boolean;
+}
+
+/** Reads the first line of standard input (a password piped in), without its line end. */
+export async function readPasswordLine(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    if ((chunk as Buffer).includes(10)) break;
+  }
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+}
+
+/** The user and password of a client command (null without --user). */
+export async function credentials(flags: ClientFlags): Promise<{ user: string; password: string } | null> {
+  if (flags.user === undefined) {
+    if (flags.passwordStdin === true) throw new CliError(EXIT.usage, '--password-stdin needs --user');
+    return null;
+  }
+  const password = flags.passwordStdin === true ? await readPasswordLine() : process.env.PLACESTORE_PASSWORD;
+  if (password === undefined || password === '')
+    throw new CliError(
+      EXIT.auth,
+      `no password for user '${flags.user}': set PLACESTORE_PASSWORD or pipe it with --password-stdin`,
+    );
+  return { user: flags.user, password };
 }
 
 /** Maps a store error onto the CLI's exit codes. */
@@ -25,10 +53,13 @@ export function toCliError(err: unknown): unknown {
 export async function withClient<T>(flags: ClientFlags, fn: (c: StoreClient) => Promise<T>): Promise<T> {
   let client: StoreClient | undefined;
   try {
+    const login = await credentials(flags);
     client = await connect({
       seeds: flags.seeds,
       timeoutMs: flags.timeoutMs,
       tls: flags.certsDir === undefined ? undefined : { certsDir: flags.certsDir },
+      user: login?.user,
+      password: login?.password,
     });
     return await fn(client);
   } catch (err) {

@@ -16,6 +16,8 @@ export interface ClusterFlags {
   respawn?: boolean;
   httpPort?: number;
   certsDir?: string;
+  usersFile?: string;
+  user?: string;
 }
 
 /** Runs a local cluster in the foreground until SIGINT or SIGTERM, then stops its places and exits 0. */
@@ -27,6 +29,17 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
   if (flags.voters !== undefined) placeArgs.push('--voters', String(flags.voters));
   if (flags.lostAfterMs !== undefined) placeArgs.push('--lost-after-ms', String(flags.lostAfterMs));
   if (flags.processors !== undefined) placeArgs.push('--processors', flags.processors);
+  if (flags.usersFile !== undefined) placeArgs.push('--users-file', flags.usersFile);
+  let login: { user: string; password: string } | undefined;
+  if (flags.usersFile !== undefined) {
+    const password = process.env.PLACESTORE_PASSWORD;
+    if (flags.user === undefined || password === undefined || password === '')
+      throw new CliError(
+        EXIT.usage,
+        '--users-file needs --user (an admin of that file) and its password in PLACESTORE_PASSWORD',
+      );
+    login = { user: flags.user, password };
+  }
   const total = flags.places + flags.spares;
   if (total === 2)
     process.stderr.write(
@@ -47,6 +60,7 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
       respawn: flags.respawn === true,
       httpPort: flags.httpPort,
       certsDir: flags.certsDir,
+      login,
       onEvent: (line) => process.stderr.write(line + '\n'),
     });
   } catch (err) {

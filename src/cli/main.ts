@@ -6,12 +6,14 @@ import { LocalCluster } from '../cluster/LocalCluster.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { DEFAULT_TUNING } from '../protocol/PlaceConfig.js';
 import { writeCertificates } from '../security/certificates.js';
+import { addUser, ROLES, type Role } from '../security/users.js';
 import { runCheckCommand } from './checkCommand.js';
 import {
   type ClientFlags,
   formatStatus,
   formatValue,
   parseArg,
+  readPasswordLine,
   toCliError,
   withClient,
 } from './clientCommands.js';
@@ -43,11 +45,25 @@ function clientOptions(cmd: Command): Command {
       '--certs-dir <dir>',
       'TLS 1.3 with the CA and client certificate `placestore certs` wrote there (ca.crt, client.crt, client.key)',
     )
+    .option('--user <name>', 'log in as this user (password from $PLACESTORE_PASSWORD, or --password-stdin)')
+    .option('--password-stdin', "read the user's password from the first line of standard input")
     .option('--verbose', 'print stack traces on errors');
 }
 
-function clientFlags(opts: { seeds?: string[]; timeoutMs: number; certsDir?: string }): ClientFlags {
-  return { seeds: resolveSeeds(opts.seeds), timeoutMs: opts.timeoutMs, certsDir: opts.certsDir };
+function clientFlags(opts: {
+  seeds?: string[];
+  timeoutMs: number;
+  certsDir?: string;
+  user?: string;
+  passwordStdin?: boolean;
+}): ClientFlags {
+  return {
+    seeds: resolveSeeds(opts.seeds),
+    timeoutMs: opts.timeoutMs,
+    certsDir: opts.certsDir,
+    user: opts.user,
+    passwordStdin: opts.passwordStdin === true,
+  };
 }
 
 function buildProgram(): Command {
@@ -137,6 +153,10 @@ function buildProgram(): Command {
       '--certs-dir <dir>',
       'TLS 1.3 on every port, with the certificates `placestore certs` wrote there; places must then show a place certificate of its CA',
     )
+    .option(
+      '--users-file <file>',
+      'let in only the users of this file (placestore users add), each as its role allows; reloaded on SIGHUP',
+    )
     .addOption(
       new Option('--client-certs <mode>', 'with --certs-dir: must clients show a certificate of the CA?')
         .choices(['require', 'optional'])
@@ -176,7 +196,44 @@ function buildProgram(): Command {
       intOption(1, 65_535),
     )
     .option('--certs-dir <dir>', 'TLS 1.3 on every port of every place (see place --certs-dir)')
+    .option(
+      '--users-file <file>',
+      'every place lets in only these users (see place --users-file); needs --user, an admin, with $PLACESTORE_PASSWORD',
+    )
+    .option('--user <name>', 'with --users-file: the admin this command watches the cluster as')
     .action(runCluster);
+
+  const users = program
+    .command('users')
+    .description('manage the users a cluster lets in (place --users-file)');
+  users
+    .command('add')
+    .description('add a user to a users file (only a scrypt hash of the password is stored)')
+    .argument('<name>')
+    .addOption(new Option('--role <role>', 'what the user may do').choices([...ROLES]).makeOptionMandatory())
+    .requiredOption('--file <file>', 'the users file (created if missing, readable by its owner only)')
+    .option(
+      '--password-stdin',
+      'read the password from the first line of standard input (else $PLACESTORE_PASSWORD)',
+    )
+    .option('--force', 'replace a user of that name')
+    .action(async (name: string, opts) => {
+      const password =
+        opts.passwordStdin === true ? await readPasswordLine() : process.env.PLACESTORE_PASSWORD;
+      if (password === undefined || password === '')
+        throw new CliError(
+          EXIT.usage,
+          'users add: no password: pipe it with --password-stdin or set PLACESTORE_PASSWORD',
+        );
+      try {
+        await addUser(opts.file, name, opts.role as Role, password, opts.force === true);
+      } catch (err) {
+        throw new CliError(EXIT.usage, `users add: ${(err as Error).message}`);
+      }
+      process.stderr.write(
+        `added ${name} (${opts.role}) to ${opts.file}; places load it with --users-file, again on SIGHUP\n`,
+      );
+    });
 
   program
     .command('certs')
@@ -227,6 +284,11 @@ function buildProgram(): Command {
     if ((value === undefined) === (opts.stdin !== true)) {
       throw new CliError(EXIT.usage, 'put takes KEY VALUE, or KEY with --stdin');
     }
+    if (opts.stdin === true && opts.passwordStdin === true)
+      throw new CliError(
+        EXIT.usage,
+        'put --stdin and --password-stdin both read standard input: use PLACESTORE_PASSWORD',
+      );
     const v = value ?? (await readStdin());
     await withClient(clientFlags(opts), (c) => c.put(key, v));
   });

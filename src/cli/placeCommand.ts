@@ -12,6 +12,7 @@ import type { StampedEvent } from '../runtime/EventRing.js';
 import { loopBlockMonitor } from '../runtime/loopBlockMonitor.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
 import { readCertsDir } from '../security/certificates.js';
+import { Authenticator } from '../security/users.js';
 import { parseAddress, TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
 import { realScheduler } from '../util/Scheduler.js';
 import { CliError, EXIT } from './options.js';
@@ -38,6 +39,7 @@ export interface PlaceFlags {
   httpListen?: string;
   certsDir?: string;
   clientCerts: 'require' | 'optional';
+  usersFile?: string;
 }
 
 /** Loads user processors from a module: its default export (an object of functions) or its named exports. */
@@ -97,6 +99,20 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     log.warn(warning);
     process.stderr.write(`placestore: ${warning}\n`);
   }
+  let users: Authenticator | undefined;
+  if (flags.usersFile !== undefined) {
+    try {
+      users = new Authenticator(flags.usersFile);
+    } catch (err) {
+      throw new CliError(EXIT.usage, `--users-file: ${(err as Error).message}`);
+    }
+    if (users.size === 0)
+      log.warn(
+        `${flags.usersFile} lists no users: no client can log in (placestore users add NAME --role admin --file ${flags.usersFile})`,
+      );
+    if (tls === undefined)
+      log.warn('users without TLS: passwords cross the network in clear; use --certs-dir as well');
+  }
   const transport = new TcpTransport({
     tls,
     maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
@@ -118,6 +134,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
       metrics?.event(e);
     },
     wallClockMs: Date.now,
+    users,
     ops:
       flags.httpListen === undefined
         ? undefined
@@ -176,6 +193,14 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     void Promise.allSettled([node.stop(), http?.close()]).finally(() => process.exit(0));
   };
   process.on('SIGHUP', () => {
+    if (users !== undefined) {
+      try {
+        users.reload();
+        log.info(`reloaded ${users.size} users from ${flags.usersFile}`);
+      } catch (err) {
+        log.error(`SIGHUP: kept the old users: ${(err as Error).message}`);
+      }
+    }
     // Rotation: new connections use the certificates now in --certs-dir; open ones keep theirs.
     if (flags.certsDir === undefined) return;
     try {

@@ -1,8 +1,8 @@
-import { clientTls } from '../client/connect.js';
+import { clientTls, loginGreeting } from '../client/connect.js';
 import { EventReader } from '../client/EventReader.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import type { StampedEvent } from '../runtime/EventRing.js';
-import { type ClientFlags, formatStatus, withClient } from './clientCommands.js';
+import { type ClientFlags, credentials, formatStatus, withClient } from './clientCommands.js';
 
 /** Flags of `status --watch`. */
 export interface WatchFlags {
@@ -91,9 +91,11 @@ export interface EventsFlags {
  * (places that join are found from the status, a restarted place is read from its start again).
  */
 export async function showEvents(client: ClientFlags, flags: EventsFlags): Promise<void> {
+  const login = await credentials(client);
   const reader = new EventReader(
     client.timeoutMs,
     clientTls(client.certsDir === undefined ? undefined : { certsDir: client.certsDir }),
+    login === null ? undefined : loginGreeting(login),
   );
   const cursors = new Map<string, number>();
   const stop = stopSignal();

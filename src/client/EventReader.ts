@@ -1,6 +1,6 @@
 import type { StampedEvent } from '../runtime/EventRing.js';
 import { TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
-import type { Link, WireMessage } from '../transport/Transport.js';
+import type { Link, Tagged, WireMessage } from '../transport/Transport.js';
 import { RequestError, UnavailableError } from './errors.js';
 
 /** One place's answer: its kept events from the number asked for on, and the number to ask for next. */
@@ -24,8 +24,9 @@ export class EventReader {
   constructor(
     private readonly timeoutMs = 2000,
     tls?: TransportTls,
+    greeting?: Tagged,
   ) {
-    this.transport = new TcpTransport({ tls });
+    this.transport = new TcpTransport({ tls, greeting });
     this.transport.onMessage((link, msg) => this.onMessage(link, msg));
     this.transport.onLinkClosed((link) => {
       for (const [id, w] of this.waiting)

@@ -1,6 +1,8 @@
 import { readCertsDir } from '../security/certificates.js';
 import { TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
+import type { Tagged } from '../transport/Transport.js';
 import { realScheduler } from '../util/Scheduler.js';
+import { AuthError } from './errors.js';
 import { StoreClient } from './StoreClient.js';
 
 /** Options of connect(). */
@@ -15,6 +17,17 @@ export interface ConnectOptions {
    * `placestore certs` wrote (ca.crt, client.crt, client.key).
    */
   tls?: TransportTls | { certsDir: string };
+  /** A user of a cluster that has users (`place --users-file`): every connection logs in as it. */
+  user?: string;
+  password?: string;
+}
+
+/** The login every connection starts with, when a user is given. */
+export function loginGreeting(options: Pick<ConnectOptions, 'user' | 'password'>): Tagged | undefined {
+  if (options.user === undefined) return undefined;
+  if (options.password === undefined)
+    throw new AuthError('unauthenticated', `no password given for user '${options.user}'`);
+  return { t: 'auth', user: options.user, password: options.password };
 }
 
 /** The TLS material of connect()'s options, read from disk when given as a directory. */
@@ -28,7 +41,7 @@ export async function connect(options: ConnectOptions): Promise<StoreClient> {
   const client = new StoreClient({
     seeds: options.seeds,
     timeoutMs: options.timeoutMs ?? 5000,
-    transport: new TcpTransport({ tls: clientTls(options.tls) }),
+    transport: new TcpTransport({ tls: clientTls(options.tls), greeting: loginGreeting(options) }),
     scheduler: realScheduler,
   });
   try {

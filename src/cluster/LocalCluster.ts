@@ -40,6 +40,8 @@ export interface LocalClusterOptions {
   httpPort?: number;
   /** TLS on every port: a directory `placestore certs` wrote (every place gets `--certs-dir`). */
   certsDir?: string;
+  /** For a cluster with users (placeArgs holds --users-file): who this cluster's own client logs in as. */
+  login?: { user: string; password: string };
 }
 
 /** One place process of a local cluster. */
@@ -54,10 +56,11 @@ export interface LocalPlace {
 
 const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 type Resolved = Required<
-  Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns' | 'httpPort' | 'certsDir'>
+  Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns' | 'httpPort' | 'certsDir' | 'login'>
 > & {
   httpPort?: number;
   certsDir?: string;
+  login?: { user: string; password: string };
   zones: string[];
   onEvent?: (line: string) => void;
   netns?: NetnsHosts;
@@ -91,6 +94,7 @@ export class LocalCluster {
       netns: options.netns,
       httpPort: options.httpPort,
       certsDir: options.certsDir,
+      login: options.login,
     });
     try {
       await cluster.spawnAll();
@@ -216,7 +220,13 @@ export class LocalCluster {
   /** Connects a client to this cluster. */
   client(timeoutMs = 5000): Promise<StoreClient> {
     const certsDir = this.options.certsDir;
-    return connect({ seeds: this.seeds, timeoutMs, tls: certsDir === undefined ? undefined : { certsDir } });
+    return connect({
+      seeds: this.seeds,
+      timeoutMs,
+      tls: certsDir === undefined ? undefined : { certsDir },
+      user: this.options.login?.user,
+      password: this.options.login?.password,
+    });
   }
 
   private waitReady(): Promise<void> {

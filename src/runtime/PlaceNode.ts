@@ -4,6 +4,7 @@ import { Place } from '../protocol/Place.js';
 import type { PlaceConfig } from '../protocol/PlaceConfig.js';
 import { decodePlaceMessage, Rejection } from '../protocol/wire/decode.js';
 import { isClientRequest, isControl, type WireMessage } from '../protocol/wire/messages.js';
+import { type Role, roleAllows } from '../security/users.js';
 import type { Link, Transport } from '../transport/Transport.js';
 import type { Scheduler } from '../util/Scheduler.js';
 import { EventRing, type StampedEvent } from './EventRing.js';
@@ -27,7 +28,23 @@ export interface PlaceNodeOptions {
   wallClockMs?: () => number;
   /** Measures client operations (metrics); none by default. */
   ops?: OpObserver;
+  /** With users: every client logs in first (an `auth` message) and may do what its role allows. */
+  users?: UserCheck;
 }
+
+/** Checks a user's password (security/users.ts): its role, or null; slow on purpose after failures. */
+export interface UserCheck {
+  verify(source: string, name: string, password: string): Promise<Role | null>;
+}
+
+/** A client connection's login: waiting for the password check (requests held meanwhile), or done. */
+type Session =
+  | { kind: 'pending'; held: WireMessage[] }
+  | { kind: 'ok'; user: string; role: Role }
+  | { kind: 'failed' };
+
+/** Requests a connection may send before its login is checked; past it they are refused as busy. */
+const MAX_HELD_BEFORE_LOGIN = 1024;
 
 /**
  * Runs a Place on a transport and a scheduler: every received message is checked at this edge
@@ -48,6 +65,8 @@ export class PlaceNode {
   private readonly onEvent: ((e: StampedEvent) => void) | undefined;
   private readonly wallClockMs: () => number;
   private readonly meter: RequestMeter | null;
+  private readonly users: UserCheck | undefined;
+  private readonly sessions = new WeakMap<Link, Session>();
 
   constructor(
     readonly config: PlaceConfig,
@@ -66,6 +85,7 @@ export class PlaceNode {
     this.wallClockMs = options.wallClockMs ?? (() => scheduler.now());
     this.events = new EventRing(options.eventCapacity ?? 2000);
     this.meter = options.ops === undefined ? null : new RequestMeter(options.ops, () => scheduler.now());
+    this.users = options.users;
     this.place = new Place(config, scheduler);
     this.sink = {
       sendTo: (address, msg) =>
@@ -119,6 +139,9 @@ export class PlaceNode {
    */
   receive(link: Link, raw: WireMessage): void {
     if (this.failed) return;
+    if (link.peerRole !== 'place' && this.users !== undefined && !this.loggedIn(link, raw)) return;
+    // Without users, anyone who reaches the place may do anything: a login is not needed.
+    if (raw.t === 'auth' && link.peerRole !== 'place') return;
     if (link.peerRole !== 'place' && !isClientRequest(raw.t)) {
       // A client connection that speaks the places' protocol is a stranger's or a bug: it is told
       // why and closed, and nothing it sent reaches the protocol.
@@ -165,6 +188,93 @@ export class PlaceNode {
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /**
+   * Users are on: true when this client connection's message may go on (its login was checked and
+   * its role allows it). Otherwise it was answered here (a login checked, held, or refused).
+   */
+  private loggedIn(link: Link, raw: WireMessage): boolean {
+    const users = this.users!;
+    const session = this.sessions.get(link);
+    const id = typeof raw.id === 'number' ? raw.id : undefined;
+    const refuse = (code: 'unauthenticated' | 'unauthorized' | 'busy', msg: string) => {
+      const reply: WireMessage = { t: 'err', code, msg };
+      if (id !== undefined) reply.id = id;
+      link.send(reply);
+    };
+    if (raw.t === 'auth') {
+      if (session !== undefined) {
+        refuse('unauthenticated', 'this connection has logged in already');
+        return false;
+      }
+      const { user, password } = raw;
+      if (
+        typeof user !== 'string' ||
+        typeof password !== 'string' ||
+        user.length > 64 ||
+        password.length > 1024
+      ) {
+        refuse(
+          'unauthenticated',
+          "a login needs 'user' (at most 64 characters) and 'password' (at most 1024)",
+        );
+        link.close();
+        return false;
+      }
+      const held: WireMessage[] = [];
+      this.sessions.set(link, { kind: 'pending', held });
+      const source = link.remote.replace(/:\d+$/, '');
+      users.verify(source, user, password).then(
+        (role) => this.loginChecked(link, user, role, held),
+        (err: unknown) => {
+          this.log(
+            'warn',
+            `login of '${user}' from ${link.remote} failed to check: ${(err as Error).message}`,
+          );
+          this.loginChecked(link, user, null, held);
+        },
+      );
+      return false;
+    }
+    if (session === undefined) {
+      refuse(
+        'unauthenticated',
+        'this cluster has users: log in first (--user U with PLACESTORE_PASSWORD, or connect({ user, password }))',
+      );
+      return false;
+    }
+    if (session.kind === 'pending') {
+      if (session.held.length >= MAX_HELD_BEFORE_LOGIN)
+        refuse('busy', 'the login of this connection is still being checked; retry');
+      else session.held.push(raw);
+      return false;
+    }
+    if (session.kind === 'failed') return false;
+    if (!roleAllows(session.role, String(raw.t), raw.o)) {
+      const what = raw.t === 'op' ? String(raw.o) : String(raw.t);
+      refuse('unauthorized', `user '${session.user}' has role ${session.role}, which may not ${what}`);
+      return false;
+    }
+    return true;
+  }
+
+  private loginChecked(link: Link, user: string, role: Role | null, held: WireMessage[]): void {
+    if (link.closed) return;
+    if (role === null) {
+      this.sessions.set(link, { kind: 'failed' });
+      this.log(
+        'warn',
+        `refused the login of '${user.slice(0, 64)}' from ${link.remote}: wrong user name or password`,
+      );
+      link.send({ t: 'err', code: 'unauthenticated', msg: 'wrong user name or password' });
+      link.close();
+      return;
+    }
+    this.sessions.set(link, { kind: 'ok', user, role });
+    link.send({ t: 'authOk', role });
+    for (const m of held) this.receive(link, m);
+    this.drain();
   }
 
   /** Sends what the place decided so far. */

@@ -17,6 +17,7 @@ import type {
   LinkClosedHandler,
   MessageHandler,
   PeerRole,
+  Tagged,
   Transport,
   WireMessage,
 } from './Transport.js';
@@ -52,6 +53,8 @@ export interface TcpTransportOptions {
   role?: PeerRole;
   /** TLS 1.3 on every connection, both ways (off unless set). */
   tls?: TransportTls;
+  /** Sent first on every connection this side dials (a client's login, say). */
+  greeting?: Tagged;
   log?: TransportLog;
 }
 
@@ -70,6 +73,7 @@ export class TcpTransport implements Transport {
   private readonly log: TransportLog;
   private server: net.Server | null = null;
   private tls: TransportTls | null;
+  private readonly greeting: Tagged | null;
   /** With TLS: the server that runs the handshake of every accepted socket (it listens on nothing). */
   private tlsServer: tls.Server | null = null;
   private boundAddress: string | null = null;
@@ -108,6 +112,7 @@ export class TcpTransport implements Transport {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.role = options.role ?? 'client';
     this.tls = options.tls ?? null;
+    this.greeting = options.greeting ?? null;
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
     this.turnBudgetMs = options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS;
     this.keepaliveMs = options.keepaliveMs ?? null;
@@ -210,6 +215,7 @@ export class TcpTransport implements Transport {
     // A place names the address it listens at as given (the one its table lists), not as bound.
     if (this.role === 'place') link.send({ t: HELLO, lane, role: 'place', from: this.givenAddress });
     else if (lane === 'control') link.send({ t: HELLO, lane });
+    if (this.greeting !== null) link.send(this.greeting);
     this.outgoingLinks.add(link);
     let target: { host: string; port: number };
     try {

@@ -1,0 +1,149 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuthError, connect, LocalCluster } from 'placestore';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, waitUntil } from '../support/cli.js';
+import { freePorts } from '../support/ports.js';
+
+const OPENSSL = spawnSync('openssl', ['version']).status === 0;
+const why = OPENSSL ? null : 'no openssl (Debian package openssl)';
+
+let dir = '';
+let usersFile = '';
+let certs = '';
+let cluster: LocalCluster | undefined;
+
+async function addUser(name: string, role: string, password: string, extra: string[] = []) {
+  const r = await runCli(
+    ['users', 'add', name, '--role', role, '--file', usersFile, '--password-stdin', ...extra],
+    {
+      stdin: `${password}\n`,
+    },
+  );
+  expect(r.code, r.stderr).toBe(0);
+}
+
+beforeAll(async () => {
+  if (!OPENSSL) return;
+  dir = mkdtempSync(join(tmpdir(), 'placestore-users-'));
+  usersFile = join(dir, 'users.json');
+  certs = join(dir, 'certs');
+  expect((await runCli(['certs', '--dir', certs, '--hosts', '127.0.0.1'])).code).toBe(0);
+  await addUser('ada', 'admin', 'ada-pw');
+  await addUser('wes', 'write', 'wes-pw');
+  await addUser('rae', 'read', 'rae-pw');
+  cluster = await LocalCluster.start({
+    places: 3,
+    spares: 0,
+    port: await freePorts(3),
+    certsDir: certs,
+    placeArgs: ['--partitions', '32', '--users-file', usersFile],
+    login: { user: 'ada', password: 'ada-pw' },
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  if (dir !== '') rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs a client command as user (password in PLACESTORE_PASSWORD). */
+function as(user: string | null, password: string, args: string[]) {
+  const login = user === null ? [] : ['--user', user];
+  return runCli([...args, '--seeds', cluster!.seeds.join(','), '--certs-dir', certs, ...login], {
+    env: { PLACESTORE_PASSWORD: password },
+  });
+}
+
+describe.skipIf(why !== null)(`users and roles${why === null ? '' : ` (skipped: ${why})`}`, () => {
+  it('write may write, read may only read (exit 5 and why), admin may do both', async () => {
+    expect((await as('wes', 'wes-pw', ['put', 'k', 'v1'])).code).toBe(0);
+    expect((await as('rae', 'rae-pw', ['get', 'k'])).stdout).toBe('v1\n');
+    expect((await as('rae', 'rae-pw', ['status'])).code).toBe(0);
+    for (const cmd of [
+      ['put', 'k', 'v2'],
+      ['del', 'k'],
+      ['cas', 'k', 'v1', 'v2'],
+      ['submit', 'n', 'increment'],
+    ]) {
+      const r = await as('rae', 'rae-pw', cmd);
+      expect(r.code).toBe(5);
+      expect(r.stderr).toMatch(new RegExp(`user 'rae' has role read, which may not ${cmd[0]}`));
+    }
+    expect((await as('ada', 'ada-pw', ['put', 'k', 'v3'])).code).toBe(0);
+    expect((await as('rae', 'rae-pw', ['get', 'k'])).stdout).toBe('v3\n');
+  });
+
+  it('a wrong password, an unknown user or no user at all exits 5 with a clear message', async () => {
+    const wrong = await as('wes', 'not-it', ['get', 'k']);
+    expect(wrong.code).toBe(5);
+    expect(wrong.stderr).toMatch(/wrong user name or password/);
+    expect((await as('nobody', 'x', ['get', 'k'])).code).toBe(5);
+    const none = await as(null, '', ['get', 'k']);
+    expect(none.code).toBe(5);
+    expect(none.stderr).toMatch(/this cluster has users: log in first/);
+    const noPassword = await runCli(
+      ['get', 'k', '--seeds', cluster!.seeds[0]!, '--certs-dir', certs, '--user', 'wes'],
+      {
+        env: { PLACESTORE_PASSWORD: '' },
+      },
+    );
+    expect(noPassword.code).toBe(5);
+    expect(noPassword.stderr).toMatch(/no password for user 'wes'/);
+  });
+
+  it('the password can come from standard input', async () => {
+    const r = await runCli(
+      ['get', 'k', '--seeds', cluster!.seeds[0]!, '--certs-dir', certs, '--user', 'rae', '--password-stdin'],
+      {
+        stdin: 'rae-pw\n',
+        env: { PLACESTORE_PASSWORD: '' },
+      },
+    );
+    expect(r.stdout).toBe('v3\n');
+  });
+
+  it('the library: connect({ user, password }); a refused call rejects with AuthError', async () => {
+    const c = await connect({
+      seeds: cluster!.seeds,
+      tls: { certsDir: certs },
+      user: 'rae',
+      password: 'rae-pw',
+    });
+    try {
+      expect(await c.get('k')).toBe('v3');
+      const err = await c.put('k', 'no').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      expect((err as AuthError).code).toBe('unauthorized');
+    } finally {
+      await c.close();
+    }
+    await expect(
+      connect({
+        seeds: cluster!.seeds,
+        tls: { certsDir: certs },
+        user: 'rae',
+        password: 'nope',
+        timeoutMs: 3000,
+      }),
+    ).rejects.toThrow(/wrong user name or password/);
+  });
+
+  it('no password reaches a log; SIGHUP loads users added since', async () => {
+    for (const p of cluster!.places) {
+      const log = readFileSync(p.logFile, 'utf8');
+      for (const pw of ['ada-pw', 'wes-pw', 'rae-pw', 'not-it']) expect(log).not.toContain(pw);
+    }
+    await addUser('neo', 'write', 'neo-pw');
+    expect((await as('neo', 'neo-pw', ['put', 'n', '1'])).code).toBe(5);
+    for (const p of cluster!.places) p.child.kill('SIGHUP');
+    await waitUntil(
+      () => cluster!.places.every((p) => readFileSync(p.logFile, 'utf8').includes('reloaded 4 users from')),
+      5_000,
+      50,
+    );
+    expect((await as('neo', 'neo-pw', ['put', 'n', '1'])).code).toBe(0);
+  });
+});
