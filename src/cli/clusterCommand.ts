@@ -61,11 +61,14 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
       httpPort: flags.httpPort,
       certsDir: flags.certsDir,
       login,
+      // Without TLS this is what keeps strangers from posing as places; with it, it costs nothing.
+      clusterSecret: true,
       onEvent: (line) => process.stderr.write(line + '\n'),
     });
   } catch (err) {
     throw new CliError(EXIT.unavailable, (err as Error).message);
   }
+  process.stderr.write(`places prove they know the cluster secret in ${cluster.secretFile}\n`);
   cluster.places.forEach((p, i) => {
     const http = cluster.httpAddress(i);
     process.stderr.write(

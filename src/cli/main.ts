@@ -157,6 +157,10 @@ function buildProgram(): Command {
       '--users-file <file>',
       'let in only the users of this file (placestore users add), each as its role allows; reloaded on SIGHUP',
     )
+    .option(
+      '--cluster-secret-file <file>',
+      "places' connections must prove they know this secret (HMAC challenge): without TLS, what keeps strangers from posing as places",
+    )
     .addOption(
       new Option('--client-certs <mode>', 'with --certs-dir: must clients show a certificate of the CA?')
         .choices(['require', 'optional'])

@@ -11,7 +11,7 @@ import { processorRegistry } from '../protocol/requests/processors.js';
 import type { StampedEvent } from '../runtime/EventRing.js';
 import { loopBlockMonitor } from '../runtime/loopBlockMonitor.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
-import { readCertsDir } from '../security/certificates.js';
+import { readCertsDir, readSecretFile } from '../security/certificates.js';
 import { Authenticator } from '../security/users.js';
 import { parseAddress, TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
 import { realScheduler } from '../util/Scheduler.js';
@@ -40,6 +40,7 @@ export interface PlaceFlags {
   certsDir?: string;
   clientCerts: 'require' | 'optional';
   usersFile?: string;
+  clusterSecretFile?: string;
 }
 
 /** Loads user processors from a module: its default export (an object of functions) or its named exports. */
@@ -95,9 +96,17 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
       throw new CliError(EXIT.usage, (err as Error).message);
     }
   } else if (!isLoopback(flags.listen)) {
-    const warning = `WARNING: listening on ${flags.listen}, beyond loopback, without TLS: anyone who reaches the port can read and write every key. Use --certs-dir (docs/deploying.md).`;
+    const warning = `WARNING: listening on ${flags.listen}, beyond loopback, without TLS: anyone who reaches the port can read every key and every password, and write${flags.clusterSecretFile === undefined ? ', and pose as a place' : ''}. Use --certs-dir (docs/deploying.md).`;
     log.warn(warning);
     process.stderr.write(`placestore: ${warning}\n`);
+  }
+  let secret: Buffer | undefined;
+  if (flags.clusterSecretFile !== undefined) {
+    try {
+      secret = readSecretFile(flags.clusterSecretFile);
+    } catch (err) {
+      throw new CliError(EXIT.usage, (err as Error).message);
+    }
   }
   let users: Authenticator | undefined;
   if (flags.usersFile !== undefined) {
@@ -115,6 +124,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
   }
   const transport = new TcpTransport({
     tls,
+    secret,
     maxFrameBytes: Math.max(16 * 1024 * 1024, flags.maxValueBytes * 2 + 64 * 1024),
     // A cut link is noticed, and closed, within a failure timeout (what it held is sent again).
     keepaliveMs: flags.failureTimeoutMs,

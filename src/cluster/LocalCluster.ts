@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '../client/connect.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import type { ClusterStatus } from '../protocol/wire/messages.js';
+import { writeSecretFile } from '../security/certificates.js';
 import type { NetnsHosts } from './NetnsHosts.js';
 
 /** Options of a local cluster of place processes. */
@@ -40,6 +41,8 @@ export interface LocalClusterOptions {
   httpPort?: number;
   /** TLS on every port: a directory `placestore certs` wrote (every place gets `--certs-dir`). */
   certsDir?: string;
+  /** Generate a cluster secret (in logDir) that every place's connections must prove they know. */
+  clusterSecret?: boolean;
   /** For a cluster with users (placeArgs holds --users-file): who this cluster's own client logs in as. */
   login?: { user: string; password: string };
 }
@@ -95,8 +98,10 @@ export class LocalCluster {
       httpPort: options.httpPort,
       certsDir: options.certsDir,
       login: options.login,
+      clusterSecret: options.clusterSecret ?? false,
     });
     try {
+      if (cluster.options.clusterSecret) writeSecretFile(cluster.secretFile);
       await cluster.spawnAll();
       await cluster.waitReady();
     } catch (err) {
@@ -174,6 +179,11 @@ export class LocalCluster {
     this.places[index] = place;
   }
 
+  /** Where the cluster secret is (with clusterSecret): places started by hand join with it. */
+  get secretFile(): string {
+    return join(this.logDir, 'cluster.secret');
+  }
+
   /** Where place i serves HTTP, if the cluster's places do. */
   httpAddress(index: number): string | null {
     const { httpPort, host } = this.options;
@@ -187,6 +197,7 @@ export class LocalCluster {
     const address = this.httpAddress(index);
     const args = address === null ? [] : ['--http-listen', address];
     if (this.options.certsDir !== undefined) args.push('--certs-dir', this.options.certsDir);
+    if (this.options.clusterSecret) args.push('--cluster-secret-file', this.secretFile);
     return args;
   }
 

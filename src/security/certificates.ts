@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -160,4 +161,18 @@ export function readCertsDir(dir: string, who: 'place' | 'client'): TlsMaterial 
 export function writePrivate(path: string, text: string): void {
   writeFileSync(path, text, { mode: 0o600 });
   chmodSync(path, 0o600);
+}
+
+/** Reads a cluster secret file (surrounding white space dropped); at least 16 bytes. */
+export function readSecretFile(file: string): Buffer {
+  if (!existsSync(file)) throw new Error(`--cluster-secret-file ${file}: no such file`);
+  const secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8');
+  if (secret.length < 16)
+    throw new Error(`--cluster-secret-file ${file}: the secret must be at least 16 bytes`);
+  return secret;
+}
+
+/** Writes a new random cluster secret (32 bytes, as hex) to file, readable by its owner only. */
+export function writeSecretFile(file: string): void {
+  writePrivate(file, `${randomBytes(32).toString('hex')}\n`);
 }

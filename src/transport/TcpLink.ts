@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { EMPTY_CHUNK, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './FrameCodec.js';
@@ -24,6 +25,16 @@ export function parseAddress(address: string): { host: string; port: number } {
  * start with one, naming their lane and that a place dialled; a client's control connections too.
  */
 export const HELLO = 'hello';
+
+/**
+ * With a cluster secret (no TLS): a place's connection is held until it proves it knows the secret.
+ * The side that accepted it sends a challenge (a fresh nonce) once the dialer says it is a place;
+ * the dialer answers with HMAC-SHA256(secret, nonce | its address). Never handed to the receiver.
+ */
+export const CHALLENGE = 'ch';
+export const PROOF = 'pr';
+/** Frames a place's connection may send before its proof; past it the connection is refused. */
+const MAX_HELD_BEFORE_PROOF = 4096;
 
 /** The transport's own probe of an idle link, and its answer (never handed to the receiver). */
 export const KEEPALIVE = 'ka';
@@ -54,6 +65,12 @@ export interface LinkHost {
   greeted(link: TcpLink): void;
   /** An incoming link's first frame came (claiming a place, or not): null admits it, else why not. */
   admit(link: TcpLink, claimsPlace: boolean): { code: string; msg: string } | null;
+  /** A cluster secret is set: places' connections must prove they know it. */
+  readonly secretRequired: boolean;
+  /** Dialer: the proof for a challenge's nonce (null without a secret). */
+  proof(nonce: string): string | null;
+  /** Acceptor: whether mac proves that the place at from knows the secret, for this nonce. */
+  checkProof(nonce: string, from: string, mac: unknown): boolean;
   backedUp(link: TcpLink): void;
   drained(link: TcpLink): void;
   scheduleResume(link: TcpLink): void;
@@ -88,6 +105,9 @@ export class TcpLink implements Link {
   lastSentAt = performance.now();
   /** @internal The peer probes this link when idle (it runs keepalive): its silence then means it is gone. */
   peerProbes = false;
+  /** Incoming from a place, with a secret set: the challenge's nonce and what came before the proof. */
+  private challenge: string | null = null;
+  private heldBeforeProof: WireMessage[] | null = null;
 
   /** @internal */
   constructor(
@@ -261,11 +281,25 @@ export class TcpLink implements Link {
           this.peerRole = 'place';
           // A place that names no address is known to nobody ('' matches no member).
           this.dialerAddress = typeof msg.from === 'string' && msg.from.length <= 1024 ? msg.from : '';
+          if (this.host.secretRequired) {
+            this.challenge = randomBytes(16).toString('hex');
+            this.heldBeforeProof = [];
+            this.send({ t: CHALLENGE, n: this.challenge });
+          }
         }
         this.host.greeted(this);
         return;
       }
       this.host.greeted(this);
+    }
+    if (msg.t === CHALLENGE) {
+      // Without a secret the answer says so, and the other side refuses at once, saying why.
+      if (this.outgoing && typeof msg.n === 'string') this.send({ t: PROOF, mac: this.host.proof(msg.n) });
+      return;
+    }
+    if (this.heldBeforeProof !== null) {
+      this.awaitProof(msg);
+      return;
     }
     if (msg.t === KEEPALIVE) {
       this.peerProbes = true;
@@ -277,6 +311,37 @@ export class TcpLink implements Link {
     // Past the turn's budget the rest of what was read waits (in the decoder) for the next turn.
     this.host.readEnd(this);
   };
+
+  /** Holds a place's frames until its proof; a right one lets them through, in order. */
+  private awaitProof(msg: WireMessage): void {
+    const held = this.heldBeforeProof!;
+    if (msg.t !== PROOF) {
+      if (held.length < MAX_HELD_BEFORE_PROOF) {
+        held.push(msg);
+        return;
+      }
+      this.refuse('sent too much before proving it knows the cluster secret');
+      return;
+    }
+    if (!this.host.checkProof(this.challenge!, this.dialerAddress ?? '', msg.mac)) {
+      const what = msg.mac === null || msg.mac === undefined ? 'it has none' : 'its proof is wrong';
+      this.refuse(`a place must prove it knows this cluster's secret (--cluster-secret-file): ${what}`);
+      return;
+    }
+    this.heldBeforeProof = null;
+    this.challenge = null;
+    for (const m of held) {
+      if (this.isClosed) return;
+      this.onFrame(m);
+    }
+  }
+
+  private refuse(why: string): void {
+    this.host.log('warn', `refused ${this.remote}: ${why}`);
+    this.heldBeforeProof = null;
+    this.send({ t: 'err', code: 'unauthenticated', msg: why });
+    this.shutdown(why);
+  }
 
   private readonly onFrameError = (err: FrameError): void => {
     this.host.log('warn', `${this.remote}: ${err.message}`);

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './FrameCodec.js';
@@ -55,6 +56,11 @@ export interface TcpTransportOptions {
   tls?: TransportTls;
   /** Sent first on every connection this side dials (a client's login, say). */
   greeting?: Tagged;
+  /**
+   * The cluster secret (at least 16 bytes): places' connections prove they know it before anything
+   * they send is taken (without TLS, this is what keeps strangers out).
+   */
+  secret?: Buffer;
   log?: TransportLog;
 }
 
@@ -74,6 +80,7 @@ export class TcpTransport implements Transport {
   private server: net.Server | null = null;
   private tls: TransportTls | null;
   private readonly greeting: Tagged | null;
+  private readonly secret: Buffer | null;
   /** With TLS: the server that runs the handshake of every accepted socket (it listens on nothing). */
   private tlsServer: tls.Server | null = null;
   private boundAddress: string | null = null;
@@ -113,6 +120,9 @@ export class TcpTransport implements Transport {
     this.role = options.role ?? 'client';
     this.tls = options.tls ?? null;
     this.greeting = options.greeting ?? null;
+    this.secret = options.secret ?? null;
+    if (this.secret !== null && this.secret.length < 16)
+      throw new RangeError('the cluster secret must be at least 16 bytes');
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
     this.turnBudgetMs = options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS;
     this.keepaliveMs = options.keepaliveMs ?? null;
@@ -139,6 +149,15 @@ export class TcpTransport implements Transport {
         if (this.backedUpLinks.size > 0 && link.lane !== 'control') link.pauseReading();
       },
       admit: (link, claimsPlace) => this.admit(link, claimsPlace),
+      secretRequired: this.secret !== null,
+      proof: (nonce) =>
+        this.secret === null ? null : linkProof(this.secret, nonce, this.givenAddress ?? ''),
+      checkProof: (nonce, from, mac) => {
+        if (this.secret === null || typeof mac !== 'string') return false;
+        const expected = Buffer.from(linkProof(this.secret, nonce, from), 'hex');
+        const got = Buffer.from(mac, 'hex');
+        return got.length === expected.length && timingSafeEqual(got, expected);
+      },
       backedUp: (link) => this.onBackedUp(link),
       drained: (link) => this.onDrained(link),
       scheduleResume: (link) => queueMicrotask(() => link.resumeReading()),
@@ -511,4 +530,9 @@ export class TcpTransport implements Transport {
       this.log('warn', `link-closed handler threw for ${link.remote}: ${(err as Error)?.message ?? err}`);
     }
   }
+}
+
+/** HMAC-SHA256 of a challenge's nonce and the dialer's address, under the cluster secret (hex). */
+function linkProof(secret: Buffer, nonce: string, from: string): string {
+  return createHmac('sha256', secret).update(`placestore-link|${nonce}|${from}`).digest('hex');
 }
