@@ -79,6 +79,11 @@ function buildProgram(): Command {
     .description('run one place (a member process) in the foreground')
     .requiredOption('--listen <host:port>', 'address to listen on', addressOption)
     .option(
+      '--advertise <host:port>',
+      'the address the other places and clients reach this one at, when not --listen (NAT, containers, 0.0.0.0)',
+      addressOption,
+    )
+    .option(
       '--join <list>',
       'HOST:PORT,... of places to join through, tried in turn; without it, bootstrap a new cluster',
       addressListOption,

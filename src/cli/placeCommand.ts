@@ -41,6 +41,7 @@ export interface PlaceFlags {
   clientCerts: 'require' | 'optional';
   usersFile?: string;
   clusterSecretFile?: string;
+  advertise?: string;
 }
 
 /** Loads user processors from a module: its default export (an object of functions) or its named exports. */
@@ -61,7 +62,7 @@ export async function loadProcessors(file: string | undefined): Promise<Record<s
 
 /** Runs one place in the foreground until SIGINT or SIGTERM. */
 export async function runPlace(flags: PlaceFlags): Promise<void> {
-  const log = pino({ level: flags.logLevel, base: { place: flags.listen } });
+  const log = pino({ level: flags.logLevel, base: { place: flags.advertise ?? flags.listen } });
   let processors: PlaceConfig['processors'];
   try {
     processors = processorRegistry(await loadProcessors(flags.processors));
@@ -71,7 +72,8 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
   }
   const config: PlaceConfig = {
     ...DEFAULT_TUNING,
-    address: flags.listen,
+    // The table lists the address the others use.
+    address: flags.advertise ?? flags.listen,
     zone: flags.zone ?? null,
     spare: flags.spare === true,
     pid: process.pid,
@@ -130,6 +132,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     keepaliveMs: flags.failureTimeoutMs,
     // Its connections say a place dialled them: only those carry the places' protocol.
     role: 'place',
+    advertise: flags.advertise,
     log: (level, msg) => log[level](msg),
   });
   const loop = loopBlockMonitor();
@@ -145,6 +148,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     },
     wallClockMs: Date.now,
     users,
+    listen: flags.listen,
     ops:
       flags.httpListen === undefined
         ? undefined

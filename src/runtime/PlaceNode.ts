@@ -30,6 +30,8 @@ export interface PlaceNodeOptions {
   ops?: OpObserver;
   /** With users: every client logs in first (an `auth` message) and may do what its role allows. */
   users?: UserCheck;
+  /** Where to listen, when not at config.address (the address the others use: --advertise). */
+  listen?: string;
 }
 
 /** Checks a user's password (security/users.ts): its role, or null; slow on purpose after failures. */
@@ -66,6 +68,7 @@ export class PlaceNode {
   private readonly wallClockMs: () => number;
   private readonly meter: RequestMeter | null;
   private readonly users: UserCheck | undefined;
+  private readonly listenAddress: string | undefined;
   private readonly sessions = new WeakMap<Link, Session>();
 
   constructor(
@@ -86,6 +89,7 @@ export class PlaceNode {
     this.events = new EventRing(options.eventCapacity ?? 2000);
     this.meter = options.ops === undefined ? null : new RequestMeter(options.ops, () => scheduler.now());
     this.users = options.users;
+    this.listenAddress = options.listen;
     this.place = new Place(config, scheduler);
     this.sink = {
       sendTo: (address, msg) =>
@@ -112,7 +116,7 @@ export class PlaceNode {
 
   /** Listens, then bootstraps or joins. */
   async start(): Promise<void> {
-    await this.transport.listen(this.config.address);
+    await this.transport.listen(this.listenAddress ?? this.config.address);
     this.guard(() => {
       this.place.start();
       this.place.drain(this.sink);

@@ -54,6 +54,11 @@ export interface TcpTransportOptions {
   role?: PeerRole;
   /** TLS 1.3 on every connection, both ways (off unless set). */
   tls?: TransportTls;
+  /**
+   * The address the others reach this place at, when it is not the one it listens at (NAT,
+   * containers, a wildcard bind): what its connections say it is (default: the listen address).
+   */
+  advertise?: string;
   /** Sent first on every connection this side dials (a client's login, say). */
   greeting?: Tagged;
   /**
@@ -80,6 +85,7 @@ export class TcpTransport implements Transport {
   private server: net.Server | null = null;
   private tls: TransportTls | null;
   private readonly greeting: Tagged | null;
+  private readonly advertised: string | null;
   private readonly secret: Buffer | null;
   /** With TLS: the server that runs the handshake of every accepted socket (it listens on nothing). */
   private tlsServer: tls.Server | null = null;
@@ -120,6 +126,7 @@ export class TcpTransport implements Transport {
     this.role = options.role ?? 'client';
     this.tls = options.tls ?? null;
     this.greeting = options.greeting ?? null;
+    this.advertised = options.advertise ?? null;
     this.secret = options.secret ?? null;
     if (this.secret !== null && this.secret.length < 16)
       throw new RangeError('the cluster secret must be at least 16 bytes');
@@ -182,7 +189,7 @@ export class TcpTransport implements Transport {
     if (this.isClosed) throw new Error('transport is closed');
     if (this.server) throw new Error(`already listening on ${this.boundAddress ?? 'a pending address'}`);
     const { host, port } = parseAddress(address);
-    this.givenAddress = address;
+    this.givenAddress = this.advertised ?? address;
     const server =
       this.tls === null ? net.createServer((socket) => this.accept(socket)) : this.tlsListener(this.tls);
     this.server = server;
