@@ -1,4 +1,3 @@
-import { connect } from '../client/connect.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import { isRepaired, type LocalCluster } from '../cluster/LocalCluster.js';
 import type { NetnsHosts } from '../cluster/NetnsHosts.js';
@@ -157,7 +156,7 @@ export class Nemesis {
       voters.size === 0
         ? null
         : [a, b].find((g) => g.filter((p) => voters.has(p.id)).length * 2 > voters.size);
-    const probe = await PartitionProbe.start(this.cluster.seeds, status.partitions.length);
+    const probe = await PartitionProbe.start(this.cluster, status.partitions.length);
     const cutAtMs = Date.now();
     try {
       for (const x of a)
@@ -170,7 +169,10 @@ export class Nemesis {
       // Only one link is cut (one way or both): everyone else still reaches a majority.
       const served = oneWay || kind === 'partition-link' ? live : majority;
       if (served !== undefined && served !== null) {
-        const view = await newestStatus(served.map((p) => p.address));
+        const view = await newestStatus(
+          this.cluster,
+          served.map((p) => p.address),
+        );
         if (view !== null) {
           const mine = new Set(served.map((p) => p.id));
           record.majorityUnavailableMs = probe.longestGapMs(cutAtMs, Date.now(), (p) => {
@@ -210,12 +212,12 @@ export class Nemesis {
 }
 
 /** The status with the newest table among the places at these addresses (each asked on its own), or null. */
-async function newestStatus(addresses: string[]): Promise<ClusterStatus | null> {
+async function newestStatus(cluster: LocalCluster, addresses: string[]): Promise<ClusterStatus | null> {
   let best: ClusterStatus | null = null;
   for (const address of addresses) {
     let client: StoreClient | undefined;
     try {
-      client = await connect({ seeds: [address], timeoutMs: 1000 });
+      client = await cluster.connectTo([address], 1000);
       const s = await client.status();
       if (best === null || s.term > best.term || (s.term === best.term && s.tableVersion > best.tableVersion))
         best = s;
@@ -246,7 +248,7 @@ class PartitionProbe {
   }
 
   /** Probes up to 32 partitions spread over all of them, each written every 50 ms at most. */
-  static async start(seeds: string[], partitionCount: number): Promise<PartitionProbe> {
+  static async start(cluster: LocalCluster, partitionCount: number): Promise<PartitionProbe> {
     const keys: string[] = new Array(partitionCount);
     const step = Math.max(1, Math.floor(partitionCount / 32));
     const wanted = new Set<number>();
@@ -259,7 +261,7 @@ class PartitionProbe {
         found++;
       }
     }
-    const client = await connect({ seeds, timeoutMs: 600 });
+    const client = await cluster.connectTo(cluster.seeds, 600);
     const probe = new PartitionProbe(client, keys);
     for (const [p, key] of keys.entries()) if (key !== undefined) probe.loops.push(probe.loop(p, key));
     return probe;

@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { connect } from '../client/connect.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import { LocalCluster } from '../cluster/LocalCluster.js';
 import { NetnsHosts } from '../cluster/NetnsHosts.js';
+import { writeCertificates } from '../security/certificates.js';
 import { seededRandom } from '../util/random.js';
 import { HistoryRecorder, type Operation, pairOperations } from './history.js';
 import {
@@ -39,6 +39,8 @@ export interface CheckOptions {
   /** Extra flags for every place, and the script that runs them (tests wire broken stores through it). */
   placeArgs?: string[];
   cliPath?: string;
+  /** TLS 1.3 everywhere: certificates for the places' hosts are made next to the history. */
+  tls?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -109,9 +111,17 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
       `check: ${expectedPlaces} hosts in network namespaces ${hosts.hosts[0]!.ns}.., ${hosts.hosts[0]!.ip} upward`,
     );
   } else progress(`check: starting ${o.places} places + ${o.spares} spares on 127.0.0.1:${o.port}..`);
+  let certsDir: string | undefined;
+  if (o.tls === true) {
+    certsDir = join(dirname(o.historyFile), 'certs');
+    const names = hosts === undefined ? ['127.0.0.1', 'localhost'] : hosts.hosts.map((h) => h.ip);
+    writeCertificates({ dir: certsDir, hosts: names, days: 2, force: true });
+    progress(`check: TLS 1.3 with certificates in ${certsDir}`);
+  }
   let cluster: LocalCluster;
   try {
     cluster = await LocalCluster.start({
+      certsDir,
       places: o.places,
       spares: o.spares,
       port: o.port,
@@ -140,8 +150,7 @@ export async function runCheck(o: CheckOptions): Promise<CheckRun> {
   );
   const nemesis = new Nemesis(cluster, o.nemesis, random, () => recorder.now(), expectedPlaces, hosts);
   try {
-    for (let i = 0; i < o.clients; i++)
-      clients.push(await connect({ seeds: cluster.seeds, timeoutMs: o.opTimeoutMs }));
+    for (let i = 0; i < o.clients; i++) clients.push(await cluster.connectTo(cluster.seeds, o.opTimeoutMs));
     const ticker = setInterval(() => {
       const s = workload.stats;
       progress(
@@ -226,7 +235,7 @@ async function finalRead(
   keys: string[],
   timeoutMs: number,
 ): Promise<Record<string, unknown>> {
-  const client = await connect({ seeds: cluster.seeds, timeoutMs });
+  const client = await cluster.connectTo(cluster.seeds, timeoutMs);
   try {
     const values: Record<string, unknown> = {};
     for (const key of keys) {

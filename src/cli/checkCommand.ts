@@ -21,6 +21,7 @@ export interface CheckFlags {
   checkTimeLimitS: number;
   rate: number;
   json?: boolean;
+  tls?: boolean;
 }
 
 /** Runs a check, prints its verdicts (and the JSON line with --json), and sets the exit code. */
@@ -55,6 +56,7 @@ export async function runCheckCommand(flags: CheckFlags): Promise<void> {
     opTimeoutMs: flags.opTimeoutMs,
     checkTimeLimitMs: flags.checkTimeLimitS * 1000,
     rate: flags.rate,
+    tls: flags.tls === true,
     onProgress: progress,
   });
   const s = run.summary;

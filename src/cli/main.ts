@@ -417,6 +417,7 @@ function buildProgram(): Command {
     .option('--op-timeout-ms <n>', 'per-operation timeout of the workload', intOption(10), 5000)
     .option('--check-time-limit-s <n>', 'time limit of the linearizability search', intOption(1), 120)
     .option('--rate <n>', 'operations per second across all clients', intOption(1, 1_000_000), 300)
+    .option('--tls', "TLS 1.3 between places and to clients, with certificates made for the places' hosts")
     .option('--json', 'print the result as one JSON line')
     .option('--verbose', 'print stack traces on errors')
     .action(runCheckCommand);
@@ -433,6 +434,11 @@ function buildProgram(): Command {
     .option('--warmup <s>', 'unmeasured warmup', numberOption(0, 3600), 2)
     .option('--port <n>', 'first port of the cluster it starts without --seeds', intOption(1, 65_535), 7500)
     .option('--timeout-ms <n>', 'per-request timeout', intOption(1), 10_000)
+    .option(
+      '--certs-dir <dir>',
+      'TLS 1.3 (files of placestore certs): to the --seeds cluster, or on the cluster it starts',
+    )
+    .option('--user <name>', 'log in as this user (password from $PLACESTORE_PASSWORD)')
     .option('--json', 'print the result as one JSON line')
     .option('--verbose', 'print stack traces on errors')
     .action(async (opts) => {
@@ -442,10 +448,16 @@ function buildProgram(): Command {
         let seeds: string[] = opts.seeds;
         if (seeds === undefined) {
           progress(`bench: starting a local 3-place cluster on port ${opts.port}`);
-          cluster = await LocalCluster.start({ places: 3, spares: 0, port: opts.port });
+          cluster = await LocalCluster.start({
+            places: 3,
+            spares: 0,
+            port: opts.port,
+            certsDir: opts.certsDir,
+          });
           seeds = cluster.seeds;
         }
-        const result = await withClient({ seeds, timeoutMs: opts.timeoutMs }, (c) =>
+        const flags = { seeds, timeoutMs: opts.timeoutMs, certsDir: opts.certsDir, user: opts.user };
+        const result = await withClient(flags, (c) =>
           runBench(c, {
             op: opts.op as BenchOp,
             clients: opts.clients,

@@ -230,9 +230,14 @@ export class LocalCluster {
 
   /** Connects a client to this cluster. */
   client(timeoutMs = 5000): Promise<StoreClient> {
+    return this.connectTo(this.seeds, timeoutMs);
+  }
+
+  /** Connects a client to these places of the cluster, with its TLS and login. */
+  connectTo(seeds: string[], timeoutMs = 5000): Promise<StoreClient> {
     const certsDir = this.options.certsDir;
     return connect({
-      seeds: this.seeds,
+      seeds,
       timeoutMs,
       tls: certsDir === undefined ? undefined : { certsDir },
       user: this.options.login?.user,

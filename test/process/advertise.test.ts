@@ -21,10 +21,14 @@ describe('place --advertise', () => {
     place(['--listen', `0.0.0.0:${p}`, '--advertise', a, '--min-places', '2']);
     place(['--listen', `0.0.0.0:${p + 1}`, '--advertise', b, '--join', a]);
     const seeds = ['--seeds', a];
-    await waitUntil(async () => {
-      const r = await runCli(['status', '--json', ...seeds, '--timeout-ms', '1000']);
-      return r.code === 0 && JSON.parse(r.stdout).formed === true;
-    }, 20_000, 100);
+    await waitUntil(
+      async () => {
+        const r = await runCli(['status', '--json', ...seeds, '--timeout-ms', '1000']);
+        return r.code === 0 && JSON.parse(r.stdout).formed === true;
+      },
+      20_000,
+      100,
+    );
     const s = JSON.parse((await runCli(['status', '--json', ...seeds])).stdout);
     expect(s.places.map((x: { address: string }) => x.address)).toEqual([a, b]);
     expect((await runCli(['put', 'k', 'v', ...seeds])).code).toBe(0);

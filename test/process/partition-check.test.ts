@@ -17,7 +17,7 @@ function namespaces(): string[] {
 describe.skipIf(why !== null)(
   `placestore check with network partitions between namespaced hosts${why === null ? '' : ` (skipped: ${why})`}`,
   () => {
-    it('cuts links in every shape next to kills: linearizable, nothing lost, the majority side back within seconds, no host left behind', async () => {
+    it('cuts links in every shape next to kills, with TLS on: linearizable, nothing lost, the majority side back within seconds, no host left behind', async () => {
       const history = join(dir, 'history.jsonl');
       const res = await runCli(
         [
@@ -36,6 +36,8 @@ describe.skipIf(why !== null)(
           '5',
           '--history',
           history,
+          // Between hosts, TLS is how places run: the check goes through it.
+          '--tls',
           '--json',
         ],
         { timeoutMs: 240_000 },
@@ -55,6 +57,7 @@ describe.skipIf(why !== null)(
       const made = /hosts in network namespaces (\w+)h0\.\./.exec(res.stderr)?.[1];
       expect(made).toBeDefined();
       expect(namespaces().filter((n) => n.startsWith(`${made}h`))).toEqual([]);
+      expect(res.stderr).toMatch(/check: TLS 1\.3 with certificates in /);
     }, 300_000);
   },
 );
