@@ -111,6 +111,12 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     }
   }
   let users: Authenticator | undefined;
+  if (flags.usersFile !== undefined && flags.certsDir === undefined && flags.clusterSecretFile === undefined)
+    // Else anyone could say it is a place, and places do not log in.
+    throw new CliError(
+      EXIT.usage,
+      '--users-file needs --certs-dir or --cluster-secret-file: without them any connection could pose as a place and skip the login',
+    );
   if (flags.usersFile !== undefined) {
     try {
       users = new Authenticator(flags.usersFile);
@@ -210,6 +216,8 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     if (users !== undefined) {
       try {
         users.reload();
+        const known = users;
+        node.usersChanged((name) => known.roleOf(name));
         log.info(`reloaded ${users.size} users from ${flags.usersFile}`);
       } catch (err) {
         log.error(`SIGHUP: kept the old users: ${(err as Error).message}`);

@@ -1,5 +1,6 @@
 import { clientTls, loginGreeting } from '../client/connect.js';
 import { EventReader } from '../client/EventReader.js';
+import { AuthError } from '../client/errors.js';
 import type { StoreClient } from '../client/StoreClient.js';
 import type { StampedEvent } from '../runtime/EventRing.js';
 import { type ClientFlags, credentials, formatStatus, withClient } from './clientCommands.js';
@@ -120,7 +121,8 @@ export async function showEvents(client: ClientFlags, flags: EventsFlags): Promi
               let got: Awaited<ReturnType<EventReader['read']>>;
               try {
                 got = await reader.read(address, since);
-              } catch {
+              } catch (err) {
+                if (err instanceof AuthError) throw err;
                 return; // down or slow: read again next round
               }
               cursors.set(address, got.next < since ? 1 : got.next);

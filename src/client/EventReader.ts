@@ -1,7 +1,7 @@
 import type { StampedEvent } from '../runtime/EventRing.js';
 import { TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
 import type { Link, Tagged, WireMessage } from '../transport/Transport.js';
-import { RequestError, UnavailableError } from './errors.js';
+import { AuthError, RequestError, UnavailableError } from './errors.js';
 
 /** One place's answer: its kept events from the number asked for on, and the number to ask for next. */
 export interface EventBatch {
@@ -69,11 +69,27 @@ export class EventReader {
   }
 
   private onMessage(link: Link, msg: WireMessage): void {
+    if (
+      msg.t === 'err' &&
+      msg.id === undefined &&
+      (msg.code === 'unauthenticated' || msg.code === 'unauthorized')
+    ) {
+      // The connection itself was refused: every read on it fails with why.
+      const err = new AuthError(String(msg.code), String(msg.msg));
+      for (const [id, w] of this.waiting)
+        if (w.link === link) {
+          this.waiting.delete(id);
+          w.reject(err);
+        }
+      return;
+    }
     const w = typeof msg.id === 'number' ? this.waiting.get(msg.id) : undefined;
     if (w === undefined || w.link !== link) return;
     this.waiting.delete(msg.id as number);
     if (msg.t === 'err') {
-      w.reject(new RequestError(String(msg.code), String(msg.msg)));
+      const code = String(msg.code);
+      const Err = code === 'unauthenticated' || code === 'unauthorized' ? AuthError : RequestError;
+      w.reject(new Err(code, String(msg.msg)));
       return;
     }
     const events = msg.events;

@@ -3,6 +3,8 @@ import type { OutputSink } from '../protocol/Outbox.js';
 import { Place } from '../protocol/Place.js';
 import type { PlaceConfig } from '../protocol/PlaceConfig.js';
 import { decodePlaceMessage, Rejection } from '../protocol/wire/decode.js';
+import { messageBytes } from '../protocol/wire/messageBytes.js';
+import type { PlaceMessage } from '../protocol/wire/messages.js';
 import { isClientRequest, isControl, type WireMessage } from '../protocol/wire/messages.js';
 import { type Role, roleAllows } from '../security/users.js';
 import type { Link, Transport } from '../transport/Transport.js';
@@ -36,17 +38,21 @@ export interface PlaceNodeOptions {
 
 /** Checks a user's password (security/users.ts): its role, or null; slow on purpose after failures. */
 export interface UserCheck {
-  verify(source: string, name: string, password: string): Promise<Role | null>;
+  verify(source: string, name: string, password: string): Promise<LoginVerdict>;
 }
+
+/** A login's outcome: the user's role, or null and why not. */
+export type LoginVerdict = { role: Role } | { role: null; why: string };
 
 /** A client connection's login: waiting for the password check (requests held meanwhile), or done. */
 type Session =
-  | { kind: 'pending'; held: WireMessage[] }
+  | { kind: 'pending'; held: WireMessage[]; bytes: number }
   | { kind: 'ok'; user: string; role: Role }
   | { kind: 'failed' };
 
-/** Requests a connection may send before its login is checked; past it they are refused as busy. */
+/** Requests a connection may send before its login is checked, in count and bytes; past it they are refused as busy. */
 const MAX_HELD_BEFORE_LOGIN = 1024;
+const MAX_HELD_BYTES_BEFORE_LOGIN = 16 * 1024 * 1024;
 
 /**
  * Runs a Place on a transport and a scheduler: every received message is checked at this edge
@@ -70,6 +76,8 @@ export class PlaceNode {
   private readonly users: UserCheck | undefined;
   private readonly listenAddress: string | undefined;
   private readonly sessions = new WeakMap<Link, Session>();
+  /** Connections logged in (for SIGHUP's check of their users); closed ones leave it then. */
+  private readonly loggedInLinks = new Set<Link>();
 
   constructor(
     readonly config: PlaceConfig,
@@ -149,7 +157,7 @@ export class PlaceNode {
     if (link.peerRole !== 'place' && !isClientRequest(raw.t)) {
       // A client connection that speaks the places' protocol is a stranger's or a bug: it is told
       // why and closed, and nothing it sent reaches the protocol.
-      const why = `'${String(raw.t).slice(0, 64)}' is not a client request; only places send it, over connections that say so`;
+      const why = `'${nameOf(raw.t)}' is not a client request; only places send it, over connections that say so`;
       this.log('warn', `closed the client connection from ${link.remote}: ${why}`);
       link.send({ t: 'err', code: 'not_a_client_request', msg: why });
       link.close();
@@ -160,17 +168,17 @@ export class PlaceNode {
       // A place this one's table does not list comes in through the join handshake first.
       if (raw.t === 'err') return;
       const why = `'${from.slice(0, 64)}' is not a member of this cluster's table; a new place joins first`;
-      this.log('warn', `refused '${String(raw.t).slice(0, 64)}' from ${link.remote}: ${why}`);
+      this.log('warn', `refused '${nameOf(raw.t)}' from ${link.remote}: ${why}`);
       link.send({ t: 'err', code: 'not_a_member', msg: why });
       return;
     }
     if (raw.t === 'err' && (raw.code === 'unauthenticated' || raw.code === 'unauthorized'))
-      this.log('warn', `${link.remote} refused this place: ${String(raw.msg).slice(0, 300)}`);
+      this.log('warn', `${link.remote} refused this place: ${nameOf(raw.msg, 300)}`);
     const msg = decodePlaceMessage(raw, this.config);
     if (msg instanceof Rejection) {
       // Never answer an error with an error: two peers could bounce them forever.
       if (raw.t === 'err') return;
-      this.log('warn', `refused '${String(raw.t)}' from ${link.remote}: ${msg.text}`);
+      this.log('warn', `refused '${nameOf(raw.t)}' from ${link.remote}: ${msg.text}`);
       const reply: WireMessage = { t: 'err', code: msg.code, msg: msg.text };
       if (typeof raw.id === 'number') reply.id = raw.id;
       link.send(reply);
@@ -209,7 +217,8 @@ export class PlaceNode {
     };
     if (raw.t === 'auth') {
       if (session !== undefined) {
-        refuse('unauthenticated', 'this connection has logged in already');
+        // Only this message is refused: the connection's login stands.
+        link.send({ t: 'err', code: 'bad_request', msg: 'this connection has logged in already' });
         return false;
       }
       const { user, password } = raw;
@@ -226,19 +235,27 @@ export class PlaceNode {
         link.close();
         return false;
       }
-      const held: WireMessage[] = [];
-      this.sessions.set(link, { kind: 'pending', held });
+      const pending: Session & { kind: 'pending' } = { kind: 'pending', held: [], bytes: 0 };
+      this.sessions.set(link, pending);
       const source = link.remote.replace(/:\d+$/, '');
-      users.verify(source, user, password).then(
-        (role) => this.loginChecked(link, user, role, held),
-        (err: unknown) => {
-          this.log(
-            'warn',
-            `login of '${user}' from ${link.remote} failed to check: ${(err as Error).message}`,
-          );
-          this.loginChecked(link, user, null, held);
-        },
-      );
+      users
+        .verify(source, user, password)
+        .then(
+          (verdict) => this.loginChecked(link, user, verdict, pending.held),
+          (err: unknown) => {
+            this.log(
+              'warn',
+              `login of '${user}' from ${link.remote} failed to check: ${(err as Error).message}`,
+            );
+            this.loginChecked(
+              link,
+              user,
+              { role: null, why: 'the login could not be checked' },
+              pending.held,
+            );
+          },
+        )
+        .catch((err: unknown) => this.fail(err));
       return false;
     }
     if (session === undefined) {
@@ -249,36 +266,69 @@ export class PlaceNode {
       return false;
     }
     if (session.kind === 'pending') {
-      if (session.held.length >= MAX_HELD_BEFORE_LOGIN)
+      const bytes = messageBytes(raw as unknown as PlaceMessage);
+      if (session.held.length >= MAX_HELD_BEFORE_LOGIN || session.bytes + bytes > MAX_HELD_BYTES_BEFORE_LOGIN)
         refuse('busy', 'the login of this connection is still being checked; retry');
-      else session.held.push(raw);
+      else {
+        session.held.push(raw);
+        session.bytes += bytes;
+      }
       return false;
     }
     if (session.kind === 'failed') return false;
-    if (!roleAllows(session.role, String(raw.t), raw.o)) {
-      const what = raw.t === 'op' ? String(raw.o) : String(raw.t);
+    if (!roleAllows(session.role, nameOf(raw.t), raw.o)) {
+      const what = raw.t === 'op' ? nameOf(raw.o) : nameOf(raw.t);
       refuse('unauthorized', `user '${session.user}' has role ${session.role}, which may not ${what}`);
       return false;
     }
     return true;
   }
 
-  private loginChecked(link: Link, user: string, role: Role | null, held: WireMessage[]): void {
-    if (link.closed) return;
+  private loginChecked(link: Link, user: string, verdict: LoginVerdict, held: WireMessage[]): void {
+    if (link.closed || this.failed) return;
+    const role = verdict.role;
     if (role === null) {
       this.sessions.set(link, { kind: 'failed' });
-      this.log(
-        'warn',
-        `refused the login of '${user.slice(0, 64)}' from ${link.remote}: wrong user name or password`,
-      );
-      link.send({ t: 'err', code: 'unauthenticated', msg: 'wrong user name or password' });
+      this.log('warn', `refused the login of '${user.slice(0, 64)}' from ${link.remote}: ${verdict.why}`);
+      link.send({ t: 'err', code: 'unauthenticated', msg: verdict.why });
       link.close();
       return;
     }
     this.sessions.set(link, { kind: 'ok', user, role });
+    this.loggedInLinks.add(link);
     link.send({ t: 'authOk', role });
-    for (const m of held) this.receive(link, m);
+    // Outside the transport's turn: the same guard as for what it delivers.
+    for (const m of held) {
+      if (link.closed || this.failed) return;
+      try {
+        this.receive(link, m);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+    }
     this.drain();
+  }
+
+  /**
+   * The users were read again (SIGHUP): a logged-in connection whose user is gone is closed, one
+   * whose role changed gets the new one.
+   */
+  usersChanged(roleOf: (user: string) => Role | null): void {
+    for (const link of this.loggedInLinks) {
+      const s = this.sessions.get(link);
+      if (link.closed || s === undefined || s.kind !== 'ok') {
+        this.loggedInLinks.delete(link);
+        continue;
+      }
+      const role = roleOf(s.user);
+      if (role === null) {
+        this.loggedInLinks.delete(link);
+        this.sessions.set(link, { kind: 'failed' });
+        link.send({ t: 'err', code: 'unauthenticated', msg: `user '${s.user}' was removed` });
+        link.close();
+      } else s.role = role;
+    }
   }
 
   /** Sends what the place decided so far. */
@@ -328,4 +378,9 @@ export class PlaceNode {
     this.log('fatal', `place stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     this.onFatal(err);
   }
+}
+
+/** A field from the wire as text for a message or a log line: strings (cut short) only, never a throw. */
+function nameOf(v: unknown, max = 64): string {
+  return typeof v === 'string' ? v.slice(0, max) : `(a ${v === null ? 'null' : typeof v}, not a string)`;
 }

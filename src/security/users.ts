@@ -109,7 +109,7 @@ const MAX_DELAY_MS = 10_000;
  */
 export class Authenticator {
   private users = new Map<string, StoredUser>();
-  private readonly failures = new Map<string, { count: number; at: number }>();
+  private readonly failures = new Map<string, { count: number; until: number }>();
   private readonly decoy = { salt: randomBytes(16), hash: randomBytes(SCRYPT.keylen) };
 
   constructor(
@@ -129,8 +129,33 @@ export class Authenticator {
     return this.users.size;
   }
 
-  /** The role of name when password is its own, else null; resolves only after this source's delay. */
-  async verify(source: string, name: string, password: string): Promise<Role | null> {
+  /** How long logins from source are refused unchecked (after a wrong password), ms; 0 when not. */
+  retryAfterMs(source: string): number {
+    const f = this.failures.get(source);
+    return f === undefined ? 0 : Math.max(0, f.until - this.nowMs());
+  }
+
+  /** The role a user has now, or null when the file no longer lists it. */
+  roleOf(name: string): Role | null {
+    return this.users.get(name)?.role ?? null;
+  }
+
+  /**
+   * The user's role when password is its own; else null and why, answered only after this source's
+   * delay. A source inside the delay of its last failure is refused at once, without a check (so
+   * many connections at once guess no faster, and cost no scrypt).
+   */
+  async verify(
+    source: string,
+    name: string,
+    password: string,
+  ): Promise<{ role: Role } | { role: null; why: string }> {
+    const now = this.nowMs();
+    const before = this.failures.get(source);
+    if (before !== undefined && now < before.until) {
+      const s = Math.ceil((before.until - now) / 1000);
+      return { role: null, why: `too many wrong passwords from this address: retry in ${s} s` };
+    }
     const user = this.users.get(name);
     const cost = user ?? SCRYPT;
     const salt = user === undefined ? this.decoy.salt : Buffer.from(user.salt, 'base64');
@@ -139,18 +164,16 @@ export class Authenticator {
     const match = got.length === expected.length && timingSafeEqual(got, expected) && user !== undefined;
     if (match) {
       this.failures.delete(source);
-      return user.role;
+      return { role: user.role };
     }
-    const f = this.failures.get(source) ?? { count: 0, at: 0 };
-    f.count++;
-    f.at = this.nowMs();
+    const count = (before?.count ?? 0) + 1;
+    const delay = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (count - 1));
     this.failures.delete(source);
-    this.failures.set(source, f);
+    this.failures.set(source, { count, until: this.nowMs() + delay });
     // Bounded: the oldest source is forgotten first.
     if (this.failures.size > MAX_SOURCES) this.failures.delete(this.failures.keys().next().value!);
-    const delay = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (f.count - 1));
     await new Promise((r) => setTimeout(r, delay));
-    return null;
+    return { role: null, why: 'wrong user name or password' };
   }
 }
 

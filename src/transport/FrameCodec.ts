@@ -56,6 +56,8 @@ export class FrameDecoder {
   private failed = false;
   private busy = false;
   private stopRequested = false;
+  /** Bytes of the frame being delivered (for bounds in bytes on frames held). */
+  lastFrameBytes = 0;
 
   constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
@@ -132,6 +134,7 @@ export class FrameDecoder {
         src = this.takeAcrossChunks(total);
         start = FRAME_HEADER_BYTES;
       }
+      this.lastFrameBytes = size;
       this.deliver(src, start, start + size, onMessage, onError);
     }
   }

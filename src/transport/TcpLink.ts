@@ -27,14 +27,19 @@ export function parseAddress(address: string): { host: string; port: number } {
 export const HELLO = 'hello';
 
 /**
- * With a cluster secret (no TLS): a place's connection is held until it proves it knows the secret.
- * The side that accepted it sends a challenge (a fresh nonce) once the dialer says it is a place;
- * the dialer answers with HMAC-SHA256(secret, nonce | its address). Never handed to the receiver.
+ * With a cluster secret (no TLS), both ends of a place's connection prove they know it. The dialer's
+ * hello carries a fresh nonce; the side that accepted answers with a challenge: its own fresh nonce,
+ * and HMAC-SHA256(secret, acceptor | the dialer's nonce | its address). The dialer checks that
+ * before it takes anything on the connection, and answers with HMAC-SHA256(secret, nonce | its
+ * address); the acceptor holds what the dialer sends until then. Never handed to the receiver.
  */
 export const CHALLENGE = 'ch';
 export const PROOF = 'pr';
-/** Frames a place's connection may send before its proof; past it the connection is refused. */
-const MAX_HELD_BEFORE_PROOF = 4096;
+/** What a place's connection may send before its proof, in frames and bytes; past it it is refused. */
+const MAX_HELD_BEFORE_PROOF = 1024;
+const MAX_HELD_BYTES_BEFORE_PROOF = 8 * 1024 * 1024;
+/** A place's connection that has not proved it knows the secret this long after its hello is refused. */
+const PROOF_DEADLINE_MS = 5000;
 
 /** The transport's own probe of an idle link, and its answer (never handed to the receiver). */
 export const KEEPALIVE = 'ka';
@@ -71,6 +76,10 @@ export interface LinkHost {
   proof(nonce: string): string | null;
   /** Acceptor: whether mac proves that the place at from knows the secret, for this nonce. */
   checkProof(nonce: string, from: string, mac: unknown): boolean;
+  /** Acceptor: its own proof, for the dialer's nonce (null without a secret). */
+  acceptorProof(dialerNonce: string): string | null;
+  /** Dialer: whether ap proves that the place it dialled at address knows the secret, for its nonce. */
+  checkAcceptorProof(nonce: string, address: string, ap: unknown): boolean;
   backedUp(link: TcpLink): void;
   drained(link: TcpLink): void;
   scheduleResume(link: TcpLink): void;
@@ -108,6 +117,10 @@ export class TcpLink implements Link {
   /** Incoming from a place, with a secret set: the challenge's nonce and what came before the proof. */
   private challenge: string | null = null;
   private heldBeforeProof: WireMessage[] | null = null;
+  private heldBytes = 0;
+  private proofTimer: NodeJS.Timeout | null = null;
+  /** Outgoing, with a secret: the nonce its hello carried, until the accepting place proved itself. */
+  acceptorUnproved: string | null = null;
 
   /** @internal */
   constructor(
@@ -240,6 +253,8 @@ export class TcpLink implements Link {
   /** @internal Closes gracefully: flush, end, report. */
   shutdown(reason: string): void {
     if (this.isClosed) return;
+    if (this.proofTimer !== null) clearTimeout(this.proofTimer);
+    this.proofTimer = null;
     this.isClosed = true;
     this.decoder.stop();
     if (this.isConnected) {
@@ -254,6 +269,8 @@ export class TcpLink implements Link {
 
   /** @internal Closes abruptly, dropping queued frames; reports once. */
   fail(reason: string): void {
+    if (this.proofTimer !== null) clearTimeout(this.proofTimer);
+    this.proofTimer = null;
     if (this.dialTimer) clearTimeout(this.dialTimer);
     this.dialTimer = null;
     this.queue = [];
@@ -284,13 +301,37 @@ export class TcpLink implements Link {
           if (this.host.secretRequired) {
             this.challenge = randomBytes(16).toString('hex');
             this.heldBeforeProof = [];
-            this.send({ t: CHALLENGE, n: this.challenge });
+            this.heldBytes = 0;
+            const ap =
+              typeof msg.n === 'string' && msg.n.length <= 64 ? this.host.acceptorProof(msg.n) : null;
+            this.send({ t: CHALLENGE, n: this.challenge, ap });
+            this.proofTimer = setTimeout(
+              () => this.refuse(`no proof of the cluster secret within ${PROOF_DEADLINE_MS} ms`),
+              PROOF_DEADLINE_MS,
+            );
           }
         }
         this.host.greeted(this);
         return;
       }
       this.host.greeted(this);
+    }
+    if (this.acceptorUnproved !== null && this.outgoing) {
+      // Nothing is taken from the place dialled before it proves it knows the secret (its challenge).
+      const nonce = this.acceptorUnproved;
+      if (msg.t === CHALLENGE && this.host.checkAcceptorProof(nonce, this.remote, msg.ap)) {
+        this.acceptorUnproved = null;
+        if (typeof msg.n === 'string') this.send({ t: PROOF, mac: this.host.proof(msg.n) });
+        return;
+      }
+      const why =
+        msg.t === CHALLENGE
+          ? `the place at ${this.remote} could not prove it knows the cluster secret`
+          : `the place at ${this.remote} answered without proving it knows the cluster secret`;
+      if (msg.t === 'err') this.host.deliver(this, msg);
+      this.host.log('warn', why);
+      this.fail(why);
+      return;
     }
     if (msg.t === CHALLENGE) {
       // Without a secret the answer says so, and the other side refuses at once, saying why.
@@ -316,13 +357,16 @@ export class TcpLink implements Link {
   private awaitProof(msg: WireMessage): void {
     const held = this.heldBeforeProof!;
     if (msg.t !== PROOF) {
-      if (held.length < MAX_HELD_BEFORE_PROOF) {
+      this.heldBytes += this.decoder.lastFrameBytes;
+      if (held.length < MAX_HELD_BEFORE_PROOF && this.heldBytes <= MAX_HELD_BYTES_BEFORE_PROOF) {
         held.push(msg);
         return;
       }
       this.refuse('sent too much before proving it knows the cluster secret');
       return;
     }
+    if (this.proofTimer !== null) clearTimeout(this.proofTimer);
+    this.proofTimer = null;
     if (!this.host.checkProof(this.challenge!, this.dialerAddress ?? '', msg.mac)) {
       const what = msg.mac === null || msg.mac === undefined ? 'it has none' : 'its proof is wrong';
       this.refuse(`a place must prove it knows this cluster's secret (--cluster-secret-file): ${what}`);
@@ -337,6 +381,9 @@ export class TcpLink implements Link {
   }
 
   private refuse(why: string): void {
+    if (this.isClosed) return;
+    if (this.proofTimer !== null) clearTimeout(this.proofTimer);
+    this.proofTimer = null;
     this.host.log('warn', `refused ${this.remote}: ${why}`);
     this.heldBeforeProof = null;
     this.send({ t: 'err', code: 'unauthenticated', msg: why });

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './FrameCodec.js';
@@ -159,12 +159,12 @@ export class TcpTransport implements Transport {
       secretRequired: this.secret !== null,
       proof: (nonce) =>
         this.secret === null ? null : linkProof(this.secret, nonce, this.givenAddress ?? ''),
-      checkProof: (nonce, from, mac) => {
-        if (this.secret === null || typeof mac !== 'string') return false;
-        const expected = Buffer.from(linkProof(this.secret, nonce, from), 'hex');
-        const got = Buffer.from(mac, 'hex');
-        return got.length === expected.length && timingSafeEqual(got, expected);
-      },
+      checkProof: (nonce, from, mac) =>
+        this.secret !== null && sameMac(mac, linkProof(this.secret, nonce, from)),
+      acceptorProof: (nonce) =>
+        this.secret === null ? null : linkProof(this.secret, `acceptor|${nonce}`, this.givenAddress ?? ''),
+      checkAcceptorProof: (nonce, address, ap) =>
+        this.secret !== null && sameMac(ap, linkProof(this.secret, `acceptor|${nonce}`, address)),
       backedUp: (link) => this.onBackedUp(link),
       drained: (link) => this.onDrained(link),
       scheduleResume: (link) => queueMicrotask(() => link.resumeReading()),
@@ -239,8 +239,15 @@ export class TcpTransport implements Transport {
     this.pool.set(key, link);
     // The first frame tells the receiver which lane this connection is, and that a place dialled it.
     // A place names the address it listens at as given (the one its table lists), not as bound.
-    if (this.role === 'place') link.send({ t: HELLO, lane, role: 'place', from: this.givenAddress });
-    else if (lane === 'control') link.send({ t: HELLO, lane });
+    if (this.role === 'place') {
+      const hello: Tagged = { t: HELLO, lane, role: 'place', from: this.givenAddress };
+      if (this.secret !== null) {
+        // The place dialled proves it knows the secret too, for this nonce, before anything it sends is taken.
+        link.acceptorUnproved = randomBytes(16).toString('hex');
+        hello.n = link.acceptorUnproved;
+      }
+      link.send(hello);
+    } else if (lane === 'control') link.send({ t: HELLO, lane });
     if (this.greeting !== null) link.send(this.greeting);
     this.outgoingLinks.add(link);
     let target: { host: string; port: number };
@@ -542,4 +549,12 @@ export class TcpTransport implements Transport {
 /** HMAC-SHA256 of a challenge's nonce and the dialer's address, under the cluster secret (hex). */
 function linkProof(secret: Buffer, nonce: string, from: string): string {
   return createHmac('sha256', secret).update(`placestore-link|${nonce}|${from}`).digest('hex');
+}
+
+/** True when mac (from the wire: anything) is expected, compared in constant time. */
+function sameMac(mac: unknown, expectedHex: string): boolean {
+  if (typeof mac !== 'string') return false;
+  const expected = Buffer.from(expectedHex, 'hex');
+  const got = Buffer.from(mac, 'hex');
+  return got.length === expected.length && timingSafeEqual(got, expected);
 }

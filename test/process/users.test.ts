@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthError, connect, LocalCluster } from 'placestore';
@@ -145,5 +145,38 @@ describe.skipIf(why !== null)(`users and roles${why === null ? '' : ` (skipped: 
       50,
     );
     expect((await as('neo', 'neo-pw', ['put', 'n', '1'])).code).toBe(0);
+  });
+
+  it("SIGHUP takes a removed user's open connections away", async () => {
+    const c = await connect({
+      seeds: cluster!.seeds,
+      tls: { certsDir: certs },
+      user: 'neo',
+      password: 'neo-pw',
+      timeoutMs: 3000,
+    });
+    try {
+      await c.put('n', 2);
+      const file = JSON.parse(readFileSync(usersFile, 'utf8'));
+      file.users = file.users.filter((u: { name: string }) => u.name !== 'neo');
+      writeFileSync(usersFile, JSON.stringify(file));
+      for (const p of cluster!.places) p.child.kill('SIGHUP');
+      await waitUntil(
+        () => cluster!.places.every((p) => readFileSync(p.logFile, 'utf8').includes('reloaded 3 users from')),
+        5_000,
+        50,
+      );
+      const err = await c.put('n', 3).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      expect((err as AuthError).message).toMatch(/user 'neo' was removed|wrong user name or password/);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a place refuses to start with users but neither TLS nor a cluster secret', async () => {
+    const r = await runCli(['place', '--listen', '127.0.0.1:1', '--users-file', usersFile]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--users-file needs --certs-dir or --cluster-secret-file/);
   });
 });
