@@ -26,6 +26,8 @@ const state = {
   stats: new Map(),
   /** Per place address: the next event number to ask for. */
   eventCursors: new Map(),
+  /** Per place address: the process its events came from (boot), to notice a restart. */
+  eventBoots: new Map(),
   events: [],
   chart: { t: [], ops: [], p99: [] },
 };
@@ -48,35 +50,42 @@ async function getJson(base, path) {
   return res.json();
 }
 
-/** Status from the leader; from any other place that answers while the leader does not. */
+/**
+ * The status with the newest table (term, then version) among every place known: a deposed leader
+ * cut off with the minority still answers, with an older table, and must not win. The newest names
+ * the leader, whose address becomes the source shown.
+ */
 async function fetchStatus() {
-  const order = [state.base, ...state.bases.filter((b) => b !== state.base)];
-  for (const base of order) {
-    try {
-      const s = await getJson(base, '/api/status');
-      if (!Array.isArray(s.places)) continue;
-      for (const p of s.places) {
-        const b = p.http ? `${location.protocol}//${p.http}` : null;
-        if (b !== null && p.state !== 'dead' && !state.bases.includes(b)) state.bases.push(b);
+  const answers = await Promise.all(
+    state.bases.map(async (base) => {
+      try {
+        const s = await getJson(base, '/api/status');
+        return Array.isArray(s.places) ? { base, s } : null;
+      } catch {
+        return null; // down or slow
       }
-      const leader = s.places.find((p) => p.id === s.leader);
-      const leaderBase = leader?.http ? `${location.protocol}//${leader.http}` : null;
-      if (leaderBase !== null && leaderBase !== base) {
-        state.base = leaderBase;
-        try {
-          const fromLeader = await getJson(leaderBase, '/api/status');
-          if (Array.isArray(fromLeader.places)) return fromLeader;
-        } catch {
-          // the leader's HTTP is not answering yet: keep what this place said
-        }
-      }
-      state.base = base;
-      return s;
-    } catch {
-      // this place is down or slow: try the next
-    }
+    }),
+  );
+  let best = null;
+  for (const a of answers) {
+    if (a === null) continue;
+    if (
+      best === null ||
+      a.s.term > best.s.term ||
+      (a.s.term === best.s.term && a.s.tableVersion > best.s.tableVersion)
+    )
+      best = a;
   }
-  return null;
+  if (best === null) return null;
+  const s = best.s;
+  // Places known: the live ones of the newest table (and this page's own, always asked).
+  const live = s.places
+    .filter((p) => p.state !== 'dead' && p.http)
+    .map((p) => `${location.protocol}//${p.http}`);
+  state.bases = [location.origin, ...live.filter((b) => b !== location.origin)];
+  const leader = s.places.find((p) => p.id === s.leader);
+  state.base = leader?.http ? `${location.protocol}//${leader.http}` : best.base;
+  return s;
 }
 
 async function fetchStats(status) {
@@ -101,9 +110,14 @@ async function fetchEvents(status) {
       const since = state.eventCursors.get(p.address) ?? 1;
       try {
         const r = await getJson(`${location.protocol}//${p.http}`, `/api/events?since=${since}`);
-        // A restarted place numbers its events from 1 again.
-        if (r.next < since) state.eventCursors.set(p.address, 1);
-        else state.eventCursors.set(p.address, r.next);
+        const boot = state.eventBoots.get(p.address);
+        state.eventBoots.set(p.address, r.boot);
+        if (boot !== undefined && boot !== r.boot && since > 1) {
+          // Another process at that address: its events are numbered from 1 again.
+          state.eventCursors.set(p.address, 1);
+          return;
+        }
+        state.eventCursors.set(p.address, r.next);
         for (const e of r.events) state.events.push(e);
       } catch {
         // gone: its events stay shown
@@ -300,20 +314,26 @@ async function fetchTotal(status) {
 }
 
 async function poll() {
-  const s = await fetchStatus();
-  state.status = s;
-  renderSummary(s);
-  if (s !== null) {
-    await Promise.all([fetchStats(s), fetchEvents(s)]);
-    renderMembers(s);
-    renderGrid(s);
-    renderCopies();
-    renderEvents();
-    await fetchTotal(s);
+  try {
+    const s = await fetchStatus();
+    state.status = s;
+    renderSummary(s);
+    if (s !== null) {
+      await Promise.all([fetchStats(s), fetchEvents(s)]);
+      renderMembers(s);
+      renderGrid(s);
+      renderCopies();
+      renderEvents();
+      await fetchTotal(s);
+    }
+    renderCharts();
+  } catch (err) {
+    // One bad answer must not stop the page: it shows the error and polls again.
+    $('#source').textContent = `error: ${err.message}`;
+  } finally {
+    document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
+    setTimeout(poll, POLL_MS);
   }
-  renderCharts();
-  document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
-  setTimeout(poll, POLL_MS);
 }
 
 poll();

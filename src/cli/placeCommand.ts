@@ -13,6 +13,7 @@ import { loopBlockMonitor } from '../runtime/loopBlockMonitor.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
 import { readCertsDir, readSecretFile } from '../security/certificates.js';
 import { Authenticator } from '../security/users.js';
+import { formatAddress } from '../transport/TcpLink.js';
 import { parseAddress, TcpTransport, type TransportTls } from '../transport/TcpTransport.js';
 import { realScheduler } from '../util/Scheduler.js';
 import { CliError, EXIT } from './options.js';
@@ -172,7 +173,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     http = new PlaceHttp(view, metrics, tls);
     try {
       // Told to the others through the table: the dashboard of one place finds the rest.
-      config.httpAddress = await http.listen(flags.httpListen);
+      config.httpAddress = reachable(await http.listen(flags.httpListen), config.address);
     } catch (err) {
       throw new CliError(
         EXIT.unavailable,
@@ -257,4 +258,11 @@ function eventFields(e: StampedEvent): Record<string, unknown> {
 function isLoopback(address: string): boolean {
   const { host } = parseAddress(address);
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** An address bound to a wildcard (0.0.0.0, ::) as others reach it: with the host of the place's own address. */
+function reachable(bound: string, placeAddress: string): string {
+  const { host, port } = parseAddress(bound);
+  if (host !== '0.0.0.0' && host !== '::') return bound;
+  return formatAddress(parseAddress(placeAddress).host, port);
 }

@@ -99,6 +99,7 @@ export async function showEvents(client: ClientFlags, flags: EventsFlags): Promi
     login === null ? undefined : loginGreeting(login),
   );
   const cursors = new Map<string, number>();
+  const boots = new Map<string, string>();
   const stop = stopSignal();
   try {
     await withClient(client, async (c) => {
@@ -125,7 +126,14 @@ export async function showEvents(client: ClientFlags, flags: EventsFlags): Promi
                 if (err instanceof AuthError) throw err;
                 return; // down or slow: read again next round
               }
-              cursors.set(address, got.next < since ? 1 : got.next);
+              const known = boots.get(address);
+              boots.set(address, got.boot);
+              if (known !== undefined && known !== got.boot && since > 1) {
+                // Another process at that address: its events are numbered from 1 again.
+                cursors.set(address, 1);
+                continue;
+              }
+              cursors.set(address, got.next);
               fresh.push(...got.events);
               if (got.events.length === 0) return;
             }

@@ -7,6 +7,8 @@ import { AuthError, RequestError, UnavailableError } from './errors.js';
 export interface EventBatch {
   events: StampedEvent[];
   next: number;
+  /** Names the place's process: numbers start from 1 again in another one. */
+  boot: string;
 }
 
 /**
@@ -110,6 +112,10 @@ export class EventReader {
       w.reject(new RequestError('bad_reply', 'the events a place sent are malformed'));
       return;
     }
-    w.resolve({ events: events as StampedEvent[], next: msg.next });
+    w.resolve({
+      events: events as StampedEvent[],
+      next: msg.next,
+      boot: typeof msg.boot === 'string' ? msg.boot : '',
+    });
   }
 }

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { formatAddress } from '../transport/TcpLink.js';
 import { parseAddress, type TransportTls } from '../transport/TcpTransport.js';
 import { TLS_MIN_VERSION } from '../transport/tlsOptions.js';
 import type { PlaceMetrics } from './PlaceMetrics.js';
@@ -80,7 +81,7 @@ export class PlaceHttp {
     });
     this.server = server;
     const bound = server.address();
-    return typeof bound === 'object' && bound !== null ? `${host}:${bound.port}` : address;
+    return typeof bound === 'object' && bound !== null ? formatAddress(host, bound.port) : address;
   }
 
   /** Stops serving and closes every connection. */
@@ -102,6 +103,12 @@ export class PlaceHttp {
       return;
     }
     const place = this.view.node.place;
+    // Only the dashboards of this cluster's places may read these from a browser (it follows the
+    // leader from one place to another), not any page the operator has open.
+    const origin = req.headers.origin;
+    res.setHeader('Vary', 'Origin');
+    if (typeof origin === 'string' && this.isMemberOrigin(origin))
+      res.setHeader('Access-Control-Allow-Origin', origin);
     switch (url.pathname) {
       case '/metrics': {
         const body = await this.metrics.text();
@@ -130,7 +137,7 @@ export class PlaceHttp {
           events.length > 0
             ? events[events.length - 1]!.seq + 1
             : Math.min(Math.max(since, 1), this.view.node.events.next);
-        this.json(res, 200, { next, events });
+        this.json(res, 200, { boot: this.view.node.events.boot, next, events });
         return;
       }
       case '/api/stats': {
@@ -176,12 +183,19 @@ export class PlaceHttp {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
+  /** True when origin is http(s)://ADDRESS of a place's HTTP address in this place's table. */
+  private isMemberOrigin(origin: string): boolean {
+    const members = this.view.node.place.tableData?.members ?? [];
+    return members.some(
+      (m) => m.http !== undefined && (origin === `http://${m.http}` || origin === `https://${m.http}`),
+    );
+  }
+
   private json(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Cache-Control': 'no-store',
-      'Access-Control-Allow-Origin': '*',
     });
     res.end(text);
   }

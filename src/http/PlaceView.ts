@@ -1,4 +1,5 @@
 import { leaderOf } from '../protocol/table/PartitionTable.js';
+import { handingOver } from '../protocol/table/tableChanges.js';
 import type { PlaceNode } from '../runtime/PlaceNode.js';
 
 /** A copy or handover a place runs as a primary, with its progress (keys sent of keys held at its start). */
@@ -136,12 +137,14 @@ export class PlaceView {
     if (!t.formed) return ['the cluster has not formed yet'];
     const self = t.members.find((m) => m.id === me);
     if (self === undefined || self.state === 'dead') return ['this place was declared dead and rejoins'];
+    // Its own table may be stale: a place cut off from the majority knows it only by its lease.
+    if (!place.hasLease)
+      return ['this place holds no lease from a leader backed by a majority (cut off, or paused)'];
     const short: number[] = [];
     t.partitions.forEach((a, p) => {
-      if (
-        (a.primary === me || a.backup === me) &&
-        (a.primary === null || a.backup === null || a.state !== 'ok')
-      )
+      // A handover keeps the backup in sync (it is the target); a copy to a new place means one is missing.
+      const copying = a.target !== null && !handingOver(a);
+      if ((a.primary === me || a.backup === me) && (a.primary === null || a.backup === null || copying))
         short.push(p);
     });
     if (short.length === 0) return [];

@@ -15,6 +15,8 @@ export type PlaceEvent =
   | { event: 'promoted'; partition: number; primary: number; from: number | null; epoch: number }
   | { event: 'handover_started'; partition: number; from: number; to: number }
   | { event: 'handover'; partition: number; from: number; to: number; epoch: number }
+  /** A primary could not reach its backup (a cut link): the partition goes on with one copy until repaired. */
+  | { event: 'backup_dropped'; partition: number; primary: number; backup: number }
   | { event: 'copy_started'; partition: number; to: number; attempt: number }
   | {
       event: 'copy_finished';
@@ -60,6 +62,7 @@ export function tableEvents(before: TableData, after: TableData, leader: number)
   let handoversStarted = 0;
   let copiesPlanned = 0;
   let copiesDone = 0;
+  let backupsDropped = 0;
   if (before.formed) {
     for (let p = 0; p < after.partitions.length; p++) {
       const a = before.partitions[p];
@@ -82,8 +85,20 @@ export function tableEvents(before: TableData, after: TableData, leader: number)
       } else if (handingOver(b) && !handingOver(a) && b.primary !== null && b.target !== null) {
         events.push({ event: 'handover_started', partition: p, from: b.primary, to: b.target });
         handoversStarted++;
-      } else if (b.target !== null && b.target !== a.target && !handingOver(b)) copiesPlanned++;
-      else if (a.target !== null && b.target === null && b.backup === a.target) copiesDone++;
+      }
+      if (b.target !== null && b.target !== a.target && !handingOver(b)) copiesPlanned++;
+      if (a.target !== null && b.target === null && b.backup === a.target) copiesDone++;
+      const dropped = a.backup;
+      if (
+        dropped !== null &&
+        b.backup === null &&
+        b.primary === a.primary &&
+        b.primary !== null &&
+        after.members.find((m) => m.id === dropped)?.state !== 'dead'
+      ) {
+        events.push({ event: 'backup_dropped', partition: p, primary: b.primary, backup: dropped });
+        backupsDropped++;
+      }
     }
   }
   if (promoted > 0) changes.push(`${promoted} partitions promoted`);
@@ -91,6 +106,10 @@ export function tableEvents(before: TableData, after: TableData, leader: number)
   if (handoversStarted > 0) changes.push(`${handoversStarted} handovers begun`);
   if (copiesPlanned > 0) changes.push(`${copiesPlanned} copies planned`);
   if (copiesDone > 0) changes.push(`${copiesDone} copies complete`);
+  if (backupsDropped > 0)
+    changes.push(`${backupsDropped} backups dropped (their primaries could not reach them)`);
+  const pruned = before.members.filter((m) => !after.members.some((x) => x.id === m.id)).length;
+  if (pruned > 0) changes.push(`${pruned} dead places pruned from the table`);
   if (before.valid && !after.valid) changes.push(`invalid: ${after.invalidReason ?? 'no reason given'}`);
   events.unshift({ event: 'table_committed', term: after.term, version: after.version, changes });
   return events;
@@ -115,6 +134,8 @@ export function describeEvent(e: PlaceEvent): string {
       return `partition ${e.partition}: handover from place ${e.from} to ${e.to} begun`;
     case 'handover':
       return `partition ${e.partition}: handed over from place ${e.from} to ${e.to} at epoch ${e.epoch}`;
+    case 'backup_dropped':
+      return `partition ${e.partition}: backup ${e.backup} dropped, primary ${e.primary} cannot reach it`;
     case 'copy_started':
       return `partition ${e.partition}: copy to place ${e.to} started (attempt ${e.attempt})`;
     case 'copy_finished':

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { PlaceEvent } from '../protocol/events.js';
 
 /** An event as a place keeps and serves it: numbered, timed and signed by the place. */
@@ -17,6 +18,8 @@ export type StampedEvent = PlaceEvent & {
 export class EventRing {
   private readonly items: (StampedEvent | undefined)[];
   private nextSeq = 1;
+  /** Names this ring (this process): a reader that sees another one starts from 1 again. */
+  readonly boot = randomUUID();
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`event ring capacity ${capacity}`);

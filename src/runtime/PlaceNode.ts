@@ -190,7 +190,7 @@ export class PlaceNode {
         events.length > 0
           ? events[events.length - 1]!.seq + 1
           : Math.min(Math.max(msg.since, 1), this.events.next);
-      link.send({ t: 'eventsReply', id: msg.id, events, next });
+      link.send({ t: 'eventsReply', id: msg.id, events, next, boot: this.events.boot });
       return;
     }
     if (this.meter !== null && msg.t === 'op') this.meter.begin(link, msg.id, msg.o);
@@ -349,7 +349,12 @@ export class PlaceNode {
       origin: this.config.address,
       msg: describeEvent(e),
     });
-    this.onEvent?.(stamped);
+    try {
+      this.onEvent?.(stamped);
+    } catch (err) {
+      // Logging or metrics failing is not the protocol's bug: the place goes on.
+      this.log('warn', `could not report event '${e.event}': ${(err as Error).message}`);
+    }
   }
 
   private send(link: Link, msg: object & { t: string }): void {

@@ -130,6 +130,16 @@ describe('a place over HTTP', () => {
     expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
 
+  it("the JSON may be read cross-origin only by the cluster's own dashboards", async () => {
+    const own = await fetch(url(0, '/api/stats'), {
+      headers: { origin: `http://127.0.0.1:${httpPort + 1}` },
+    });
+    expect(own.headers.get('access-control-allow-origin')).toBe(`http://127.0.0.1:${httpPort + 1}`);
+    const other = await fetch(url(0, '/api/status'), { headers: { origin: 'http://evil.example' } });
+    expect(other.status).toBe(200);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('the dashboard and uPlot are served from the package', async () => {
     expect(await text(0, '/')).toMatch(/<title>placestore<\/title>/);
     expect((await text(0, '/vendor/uPlot.iife.min.js')).length).toBeGreaterThan(10_000);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PlaceMetrics } from '../../src/http/PlaceMetrics.js';
-import type { PlaceView } from '../../src/http/PlaceView.js';
+import { PlaceView } from '../../src/http/PlaceView.js';
+import type { PlaceNode } from '../../src/runtime/PlaceNode.js';
 import { RequestMeter } from '../../src/runtime/RequestMeter.js';
 import type { Link } from '../../src/transport/Transport.js';
 
@@ -83,5 +84,40 @@ describe('the metrics of a place', () => {
     m.clear();
     expect(text).toContain('placestore_ops_total{op="del",result="ok"} 2');
     expect(text).toContain('placestore_op_duration_seconds_count{op="del"} 2');
+  });
+});
+
+describe('readiness, from the table a place holds', () => {
+  const member = (id: number) => ({ id, address: `p${id}:1`, zone: null, pid: id, state: 'active' as const });
+  const table = (partitions: { primary: number; backup: number | null; target: number | null }[]) => ({
+    version: 5,
+    term: 1,
+    formed: true,
+    minPlaces: 3,
+    voters: 3,
+    valid: true,
+    invalidReason: null,
+    members: [member(0), member(1), member(2)],
+    partitions: partitions.map((p) => ({ ...p, epoch: 2, state: p.target === null ? 'ok' : 'migrating' })),
+  });
+  const view = (t: unknown, hasLease = true) =>
+    new PlaceView(
+      { place: { id: 0, tableData: t, invalid: null, hasLease } } as unknown as PlaceNode,
+      () => ({ clients: 0, places: 0 }),
+    );
+
+  it('a handover keeps it ready (its backup is in sync); a copy to a new place does not', () => {
+    expect(view(table([{ primary: 0, backup: 1, target: 1 }])).notReady()).toEqual([]);
+    expect(view(table([{ primary: 0, backup: null, target: 2 }])).notReady()[0]).toMatch(
+      /^1 partitions held here lack an in-sync backup: 0$/,
+    );
+    // Partitions it does not hold do not count.
+    expect(view(table([{ primary: 1, backup: null, target: 2 }])).notReady()).toEqual([]);
+  });
+
+  it('a place without a lease is not ready, whatever its table says', () => {
+    expect(view(table([{ primary: 0, backup: 1, target: null }]), false).notReady()[0]).toMatch(
+      /holds no lease/,
+    );
   });
 });

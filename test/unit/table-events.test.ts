@@ -144,3 +144,18 @@ describe('the event ring', () => {
     expect(() => new EventRing(0)).toThrow(RangeError);
   });
 });
+
+describe('events of a cut between a primary and its backup', () => {
+  it('a backup dropped while both live is reported with both places', async () => {
+    const { dropUnreachable } = await import('../../src/protocol/table/tableChanges.js');
+    const before = table([member(0), member(1), member(2)], [part(0, 1), part(1, 2), part(2, 0)]);
+    const after = dropUnreachable(before, 0, 1);
+    const events = tableEvents(before, after, 0);
+    expect(events.filter((e) => e.event === 'backup_dropped')).toEqual([
+      { event: 'backup_dropped', partition: 0, primary: 0, backup: 1 },
+    ]);
+    expect(events[0]).toMatchObject({
+      changes: expect.arrayContaining([expect.stringMatching(/^1 backups dropped/)]),
+    });
+  });
+});

@@ -586,7 +586,6 @@ export class Leadership {
     this.leaderHeard();
     // The voters' answers to its first heartbeats make its lease: send them now.
     this.lastHeartbeatAt = Number.NEGATIVE_INFINITY;
-    this.out.event({ event: 'takeover', term: c.term, leader: me, replaced: before });
     this.membership.committer.startTerm(base, planRepair(markDead(newTerm(base, c.term), before)));
   }
 

@@ -269,7 +269,17 @@ export class Membership {
   /** Committer: makes a table current here, then tells the places that must hear of it. */
   private install(before: TableData, t: TableData): void {
     this.adopt(t);
-    for (const e of tableEvents(before, t, this.myId!)) this.out.event(e);
+    const me = this.myId!;
+    if (t.term !== before.term) {
+      // The takeover happened: a majority stored this term's first table.
+      const replaced = before.members
+        .filter(
+          (m) => m.id < me && m.state !== 'dead' && t.members.find((x) => x.id === m.id)?.state === 'dead',
+        )
+        .map((m) => m.id);
+      this.out.event({ event: 'takeover', term: t.term, leader: me, replaced });
+    }
+    for (const e of tableEvents(before, t, me)) this.out.event(e);
     for (const m of placesToTell(before, t, this.myId)) {
       this.out.send(m.address, { t: 'tableUpdate', tv: t.version, table: t });
     }

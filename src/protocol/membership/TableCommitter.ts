@@ -191,8 +191,11 @@ export class TableCommitter {
     );
     if (this.draft !== null && this.draft.version <= t.version && this.draft.term === t.term)
       this.draft = null;
+    // A term's first table was decided from the newest table the votes showed, which may be newer
+    // than the one committed here: what it changed is measured from that one.
+    const base = this.termBase ?? before;
     this.termBase = null;
-    this.host.install(before, t);
+    this.host.install(base, t);
     const due = this.onCommit.filter((c) => c.version <= t.version);
     this.onCommit = this.onCommit.filter((c) => c.version > t.version);
     for (const c of due) c.fn();
