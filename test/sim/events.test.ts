@@ -90,3 +90,56 @@ describe('events: the decisions the protocol reports', () => {
     expect(leader.node.place.invalid).toBe(eventsOf(leader, 'invalid')[0]!.reason);
   });
 });
+
+describe('events across a takeover', () => {
+  it('the new leader does not report again what the old one committed just before it died', async () => {
+    // Voters 0, 1, 2; place 4 is not one. The leader commits 4's death, and dies before the deputy
+    // hears that the table was committed (it only stored it, as a voter).
+    const sim = new SimCluster({ partitionCount: 16, minPlaces: 5, tuning: { lostAfterMs: 3000 } });
+    await sim.start(5);
+    await sim.net.runFor(500);
+    const leader = sim.byId(0);
+    sim.kill(sim.byId(4));
+    await sim.net.runUntil(() => eventsOf(leader, 'place_dead').some((e) => e.id === 4), 10_000);
+    // At once: nothing more leaves the old leader (what is in flight is lost), and it dies.
+    for (const p of sim.places) if (p !== leader) sim.net.cut(leader.address, p.address);
+    sim.kill(leader);
+    await sim.net.runUntil(() => eventsOf(sim.byId(1), 'takeover').length > 0, 10_000);
+    const newLeader = sim.byId(1);
+    expect(eventsOf(newLeader, 'takeover')[0]).toMatchObject({ term: 2, leader: 1, replaced: [0] });
+    // The new leader reports place 0's death, which it decided; not place 4's again.
+    expect(eventsOf(newLeader, 'place_dead').map((e) => e.id)).toEqual([0]);
+  });
+});
+
+describe('a won vote is not yet a takeover', () => {
+  it('no takeover is reported when the winner cannot get its first table stored by a majority', async () => {
+    const sim = new SimCluster({ partitionCount: 16, minPlaces: 3, tuning: { lostAfterMs: 3000 } });
+    await sim.start(3);
+    await sim.net.runFor(500);
+    const [deputy, third] = [sim.byId(1), sim.byId(2)];
+    // The moment the deputy gets the vote that wins it the term, it is cut off from the third voter:
+    // its first table of the term can never be stored by a majority.
+    let won = false;
+    const before = sim.net.onDeliver;
+    sim.net.onDeliver = (from, to, msg) => {
+      before?.(from, to, msg);
+      if (
+        !won &&
+        msg.t === 'voteReply' &&
+        msg.granted === true &&
+        msg.pre !== true &&
+        to === deputy.address
+      ) {
+        won = true;
+        sim.net.cut(deputy.address, third.address);
+        sim.net.cut(third.address, deputy.address);
+      }
+    };
+    sim.kill(sim.byId(0));
+    await sim.net.runUntil(() => won, 10_000);
+    await sim.net.runFor(3_000);
+    expect(eventsOf(deputy, 'takeover')).toEqual([]);
+    expect(deputy.node.place.tableData!.term).toBe(1);
+  });
+});
