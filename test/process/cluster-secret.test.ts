@@ -132,6 +132,23 @@ describe('a cluster secret (places without TLS)', () => {
     socket.destroy();
   });
 
+  it('a connection that says it is a place but never proves it is refused after 5 s', async () => {
+    const packr = new Packr({ useRecords: false });
+    const [host, port] = cluster!.seeds[2]!.split(':');
+    const socket = net.connect(Number(port), host);
+    let text = '';
+    socket.on('data', (d) => {
+      text += d.toString('latin1');
+    });
+    let closed = false;
+    socket.on('close', () => {
+      closed = true;
+    });
+    socket.write(frame(packr.pack({ t: 'hello', lane: 'data', role: 'place', from: cluster!.seeds[0] })));
+    await waitUntil(() => closed, 10_000, 50);
+    expect(text).toMatch(/no proof of the cluster secret within 5000 ms/);
+  });
+
   it('a place listening beyond loopback without TLS warns loudly', async () => {
     const port = await freePorts(1);
     const child = spawn(

@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
+import { Packr, Unpackr } from 'msgpackr';
 import { AuthError, connect, LocalCluster } from 'placestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitUntil } from '../support/cli.js';
@@ -172,6 +174,53 @@ describe.skipIf(why !== null)(`users and roles${why === null ? '' : ` (skipped: 
     } finally {
       await c.close();
     }
+  });
+
+  it('a request held during its login, with a field no request has, gets an error and the place stays up', async () => {
+    const place = cluster!.places[1]!;
+    const [host, port] = place.address.split(':');
+    const packr = new Packr({ useRecords: false });
+    const unpackr = new Unpackr({ useRecords: false });
+    const frame = (m: object) => {
+      const body = packr.pack(m);
+      const h = Buffer.alloc(4);
+      h.writeUInt32BE(body.length, 0);
+      return Buffer.concat([h, body]);
+    };
+    const socket = tls.connect({
+      host,
+      port: Number(port),
+      ca: readFileSync(join(certs, 'ca.crt')),
+      cert: readFileSync(join(certs, 'client.crt')),
+      key: readFileSync(join(certs, 'client.key')),
+    });
+    let got = Buffer.alloc(0);
+    socket.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+    });
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    // In one flight: the login, and an op whose kind is a map (held until the login is checked).
+    socket.write(
+      Buffer.concat([
+        frame({ t: 'auth', user: 'rae', password: 'rae-pw' }),
+        frame({ t: 'op', id: 7, tv: 0, o: { toString: 1 }, k: 'k', c: 'raw', lo: 0 }),
+      ]),
+    );
+    const replies = () => {
+      const out: { t: string; id?: number; code?: string }[] = [];
+      for (let at = 0; at + 4 <= got.length; ) {
+        const n = got.readUInt32BE(at);
+        if (at + 4 + n > got.length) break;
+        out.push(unpackr.unpack(got.subarray(at + 4, at + 4 + n)));
+        at += 4 + n;
+      }
+      return out;
+    };
+    await waitUntil(() => replies().some((r) => r.t === 'err' && r.id === 7), 5_000, 20);
+    expect(replies()[0]).toMatchObject({ t: 'authOk', role: 'read' });
+    socket.destroy();
+    expect(place.exit).toBeNull();
+    expect((await as('rae', 'rae-pw', ['get', 'k'])).code).toBe(0);
   });
 
   it('a place refuses to start with users but neither TLS nor a cluster secret', async () => {
