@@ -95,8 +95,8 @@ function buildProgram(): Command {
     )
     .option(
       '--partitions <n>',
-      "partition count (bootstrap only; joiners use the cluster's)",
-      intOption(1, 65_536),
+      "partition count, at most 16384 (Redis Cluster's slots; bootstrap only, joiners use the cluster's)",
+      intOption(1, 16_384),
       DEFAULT_TUNING.partitionCount,
     )
     .option(
@@ -193,7 +193,7 @@ function buildProgram(): Command {
     .option('--host <host>', 'host to listen on', '127.0.0.1')
     .option('--port <n>', 'first port; places use port, port+1, ...', intOption(1, 65_535), 7400)
     .option('--zones <list>', 'zones, assigned round-robin to the places', nameListOption)
-    .option('--partitions <n>', 'partition count', intOption(1, 65_536))
+    .option('--partitions <n>', 'partition count, at most 16384', intOption(1, 16_384))
     .option('--failure-timeout-ms <n>', 'failure detection timeout', intOption(10, 600_000))
     .option('--voters <n>', 'voting places (default 3; with 2 places, both)', intOption(1, 15))
     .option('--lost-after-ms <n>', 'see place --lost-after-ms', intOption(100, 3_600_000))
