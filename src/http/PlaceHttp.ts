@@ -132,12 +132,7 @@ export class PlaceHttp {
           });
           return;
         }
-        const events = this.view.node.events.since(since, MAX_EVENTS_PER_ANSWER);
-        const next =
-          events.length > 0
-            ? events[events.length - 1]!.seq + 1
-            : Math.min(Math.max(since, 1), this.view.node.events.next);
-        this.json(res, 200, { boot: this.view.node.events.boot, next, events });
+        this.json(res, 200, this.view.node.events.read(since, MAX_EVENTS_PER_ANSWER));
         return;
       }
       case '/api/stats': {

@@ -30,9 +30,6 @@ export type PlaceEvent =
   | { event: 'lease_regained'; withoutMs: number }
   | { event: 'invalid'; reason: string };
 
-/** The kinds of PlaceEvent, for validation and the dashboard's filters. */
-export type PlaceEventKind = PlaceEvent['event'];
-
 /**
  * What a committed table changed, as events: members that joined, turned active or were declared
  * dead (by `leader`), primaries promoted or handed over, handovers begun, and one table_committed

@@ -39,6 +39,18 @@ export class EventRing {
     return stamped;
   }
 
+  /**
+   * An answer to a reader at `since`: the kept events from there (at most limit), the number to ask
+   * for next (never past the next event, so a reader ahead of a restarted ring is not left waiting
+   * forever), and this ring's boot.
+   */
+  read(since: number, limit: number): { boot: string; next: number; events: StampedEvent[] } {
+    const events = this.since(since, limit);
+    const last = events[events.length - 1];
+    const next = last !== undefined ? last.seq + 1 : Math.min(Math.max(since, 1), this.nextSeq);
+    return { boot: this.boot, next, events };
+  }
+
   /** The kept events numbered `since` or more, oldest first, at most `limit` of them. */
   since(since: number, limit = this.capacity): StampedEvent[] {
     const first = Math.max(since, this.nextSeq - this.capacity, 1);

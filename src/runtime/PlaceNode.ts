@@ -185,12 +185,7 @@ export class PlaceNode {
       return;
     }
     if (msg.t === 'events') {
-      const events = this.events.since(msg.since, 500);
-      const next =
-        events.length > 0
-          ? events[events.length - 1]!.seq + 1
-          : Math.min(Math.max(msg.since, 1), this.events.next);
-      link.send({ t: 'eventsReply', id: msg.id, events, next, boot: this.events.boot });
+      link.send({ t: 'eventsReply', id: msg.id, ...this.events.read(msg.since, 500) });
       return;
     }
     if (this.meter !== null && msg.t === 'op') this.meter.begin(link, msg.id, msg.o);

@@ -10,6 +10,11 @@ export interface OpObserver {
 const OPS = ['get', 'put', 'del', 'cas', 'submit'] as const;
 const OP_INDEX = new Map<string, number>(OPS.map((op, i) => [op, i]));
 const KINDS = 8;
+/**
+ * Operations timed per connection at most: one a place never answers (a request it dropped) would
+ * otherwise stay until its connection closes. Past it the oldest is forgotten, untimed.
+ */
+const MAX_TIMED_PER_LINK = 65_536;
 
 /**
  * Times client operations at the place's edge: from the request leaving the decoder to its answer
@@ -34,6 +39,7 @@ export class RequestMeter {
       at = new Map();
       this.started.set(link, at);
     }
+    if (at.size >= MAX_TIMED_PER_LINK) at.delete(at.keys().next().value!);
     at.set(id, Math.round(this.nowMs() * 1000) * KINDS + kind);
   }
 

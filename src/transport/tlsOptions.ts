@@ -15,9 +15,6 @@ export interface TransportTls {
 /** Only TLS 1.3: older versions are refused on every port. */
 export const TLS_MIN_VERSION = 'TLSv1.3';
 
-/** The first byte of a TLS handshake record: anything else on a TLS port is a plaintext peer. */
-export const TLS_HANDSHAKE_BYTE = 0x16;
-
 /**
  * Server options: the certificate is asked for but checked after the handshake (TcpTransport), so a
  * refused client gets an error that says why rather than a bare TLS alert.

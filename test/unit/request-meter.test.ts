@@ -35,6 +35,20 @@ describe('the request meter', () => {
   });
 });
 
+describe('the request meter, bounded', () => {
+  it('forgets the oldest operation of a connection past 65,536 unanswered ones', () => {
+    const seen: number[] = [];
+    const meter = new RequestMeter({ observe: (_op, _r, s) => seen.push(s) }, () => 0);
+    const a = link('a');
+    for (let id = 1; id <= 65_537; id++) meter.begin(a, id, 'get');
+    meter.end(a, { t: 'res', id: 1 });
+    expect(seen).toEqual([]);
+    meter.end(a, { t: 'res', id: 2 });
+    meter.end(a, { t: 'res', id: 65_537 });
+    expect(seen).toHaveLength(2);
+  });
+});
+
 describe('the metrics of a place', () => {
   const view = {
     roles: () => ({ primaries: 3, backups: 2, targets: 0 }),

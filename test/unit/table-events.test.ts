@@ -140,6 +140,15 @@ describe('the event ring', () => {
     expect(ring.since(1, 2).map((e) => e.seq)).toEqual([3, 4]);
   });
 
+  it('tells a reader what to ask for next, never past the next event (a reader ahead of a restarted ring)', () => {
+    const ring = new EventRing(10);
+    for (let i = 1; i <= 5; i++) ring.push(stamp(i));
+    expect(ring.read(3, 2)).toMatchObject({ boot: ring.boot, next: 5 });
+    expect(ring.read(3, 2).events.map((e) => e.seq)).toEqual([3, 4]);
+    expect(ring.read(99, 10)).toEqual({ boot: ring.boot, next: 6, events: [] });
+    expect(ring.read(0, 10).next).toBe(6);
+  });
+
   it('refuses a capacity that is not a positive whole number', () => {
     expect(() => new EventRing(0)).toThrow(RangeError);
   });
