@@ -15,6 +15,7 @@ export interface ClusterFlags {
   processors?: string;
   respawn?: boolean;
   httpPort?: number;
+  respPort?: number;
   certsDir?: string;
   usersFile?: string;
   user?: string;
@@ -59,6 +60,7 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
       placeArgs,
       respawn: flags.respawn === true,
       httpPort: flags.httpPort,
+      respPort: flags.respPort,
       certsDir: flags.certsDir,
       login,
       // Without TLS this is what keeps strangers from posing as places; with it, it costs nothing.
@@ -71,8 +73,9 @@ export async function runCluster(flags: ClusterFlags): Promise<void> {
   process.stderr.write(`places prove they know the cluster secret in ${cluster.secretFile}\n`);
   cluster.places.forEach((p, i) => {
     const http = cluster.httpAddress(i);
+    const resp = cluster.respAddress(i);
     process.stderr.write(
-      `  ${p.spare ? 'spare' : 'place'} ${p.address} pid ${p.child.pid} logs to ${p.logFile}${http === null ? '' : `, dashboard http://${http}/`}\n`,
+      `  ${p.spare ? 'spare' : 'place'} ${p.address} pid ${p.child.pid} logs to ${p.logFile}${http === null ? '' : `, dashboard http://${http}/`}${resp === null ? '' : `, redis-cli -c -h ${resp.replace(/:\d+$/, '')} -p ${resp.replace(/^.*:/, '')}`}\n`,
     );
   });
   process.stdout.write(`placestore ready seeds=${cluster.seeds.join(',')}\n`);

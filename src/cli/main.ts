@@ -172,6 +172,10 @@ function buildProgram(): Command {
         .default('require'),
     )
     .option(
+      '--resp-listen <host:port>',
+      'serve Redis clients here (RESP2/3, Redis Cluster redirects): redis-cli -c, ioredis Cluster, redis-benchmark --cluster',
+    )
+    .option(
       '--http-listen <host:port>',
       'serve Prometheus metrics (/metrics), status, events, health checks and a live dashboard (/) over HTTP here; loopback is safest',
     )
@@ -202,6 +206,11 @@ function buildProgram(): Command {
     .option(
       '--http-port <n>',
       'first HTTP port: place i serves metrics and the dashboard at host:n+i (spares included)',
+      intOption(1, 65_535),
+    )
+    .option(
+      '--resp-port <n>',
+      'first RESP (Redis protocol) port: place i serves Redis clients at host:n+i (spares included)',
       intOption(1, 65_535),
     )
     .option('--certs-dir <dir>', 'TLS 1.3 on every port of every place (see place --certs-dir)')

@@ -8,6 +8,7 @@ import { processDefects } from '../protocol/defects.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { DEFAULT_TUNING, type PlaceConfig } from '../protocol/PlaceConfig.js';
 import { processorRegistry } from '../protocol/requests/processors.js';
+import { RedisDoor } from '../redis/RedisDoor.js';
 import type { StampedEvent } from '../runtime/EventRing.js';
 import { loopBlockMonitor } from '../runtime/loopBlockMonitor.js';
 import { PlaceNode } from '../runtime/PlaceNode.js';
@@ -38,6 +39,7 @@ export interface PlaceFlags {
   logLevel: string;
   exitWithStdin?: boolean;
   httpListen?: string;
+  respListen?: string;
   certsDir?: string;
   clientCerts: 'require' | 'optional';
   usersFile?: string;
@@ -185,6 +187,31 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
       `serving metrics and the dashboard at http://${config.httpAddress}/`,
     );
   }
+  let resp: RedisDoor | null = null;
+  if (flags.respListen !== undefined) {
+    try {
+      parseAddress(flags.respListen);
+    } catch (err) {
+      throw new CliError(EXIT.usage, `--resp-listen: ${(err as Error).message}`);
+    }
+    resp = new RedisDoor(node, {
+      tls,
+      usersOn: users !== undefined,
+      log: (level, msg) => log[level](msg),
+    });
+    try {
+      // Told to the others through the table: MOVED and CLUSTER SLOTS name every place's RESP port.
+      config.respAddress = reachable(await resp.listen(flags.respListen), config.address);
+    } catch (err) {
+      throw new CliError(
+        EXIT.unavailable,
+        `cannot serve RESP on ${flags.respListen}: ${(err as Error).message}`,
+      );
+    }
+    if (tls === undefined && !isLoopback(flags.respListen))
+      log.warn(`the RESP port ${flags.respListen} is beyond loopback without TLS: use --certs-dir`);
+    log.info({ resp: config.respAddress }, `serving Redis clients (RESP) at ${config.respAddress}`);
+  }
   try {
     await node.start();
   } catch (err) {
@@ -211,7 +238,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
     stopping = true;
     clearInterval(joinWatch);
     log.info(`stopping (${why})`);
-    void Promise.allSettled([node.stop(), http?.close()]).finally(() => process.exit(0));
+    void Promise.allSettled([node.stop(), http?.close(), resp?.close()]).finally(() => process.exit(0));
   };
   process.on('SIGHUP', () => {
     if (users !== undefined) {
@@ -230,6 +257,7 @@ export async function runPlace(flags: PlaceFlags): Promise<void> {
       const next = { ...readCertsDir(flags.certsDir, 'place'), clientCerts: flags.clientCerts };
       transport.reloadTls(next);
       http?.reloadTls(next);
+      resp?.reloadTls(next);
       log.info(`reloaded the certificates in ${flags.certsDir}`);
     } catch (err) {
       log.error(`SIGHUP: kept the old certificates: ${(err as Error).message}`);

@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   netns?: NetnsHosts;
   /** First HTTP port: place i (and whatever replaces it) serves metrics and the dashboard at host:httpPort+i. */
   httpPort?: number;
+  /** First RESP port: place i (and whatever replaces it) serves Redis clients at host:respPort+i. */
+  respPort?: number;
   /** TLS on every port: a directory `placestore certs` wrote (every place gets `--certs-dir`). */
   certsDir?: string;
   /** Generate a cluster secret (in logDir) that every place's connections must prove they know. */
@@ -59,9 +61,10 @@ export interface LocalPlace {
 
 const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 type Resolved = Required<
-  Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns' | 'httpPort' | 'certsDir' | 'login'>
+  Omit<LocalClusterOptions, 'zones' | 'onEvent' | 'netns' | 'httpPort' | 'respPort' | 'certsDir' | 'login'>
 > & {
   httpPort?: number;
+  respPort?: number;
   certsDir?: string;
   login?: { user: string; password: string };
   zones: string[];
@@ -96,6 +99,7 @@ export class LocalCluster {
       nodeArgs: options.nodeArgs ?? [],
       netns: options.netns,
       httpPort: options.httpPort,
+      respPort: options.respPort,
       certsDir: options.certsDir,
       login: options.login,
       clusterSecret: options.clusterSecret ?? false,
@@ -192,10 +196,20 @@ export class LocalCluster {
     return netns === undefined ? `${host}:${httpPort + index}` : `${netns.hosts[index]!.ip}:${httpPort}`;
   }
 
-  /** Flags of place i beside the usual ones: its HTTP address and TLS, where the cluster has them. */
+  /** Where place i serves Redis clients (RESP), if the cluster's places do. */
+  respAddress(index: number): string | null {
+    const { respPort, host } = this.options;
+    if (respPort === undefined) return null;
+    const netns = this.options.netns;
+    return netns === undefined ? `${host}:${respPort + index}` : `${netns.hosts[index]!.ip}:${respPort}`;
+  }
+
+  /** Flags of place i beside the usual ones: its HTTP and RESP addresses and TLS, where the cluster has them. */
   private placeFlags(index: number): string[] {
     const address = this.httpAddress(index);
     const args = address === null ? [] : ['--http-listen', address];
+    const resp = this.respAddress(index);
+    if (resp !== null) args.push('--resp-listen', resp);
     if (this.options.certsDir !== undefined) args.push('--certs-dir', this.options.certsDir);
     if (this.options.clusterSecret) args.push('--cluster-secret-file', this.secretFile);
     return args;

@@ -15,6 +15,8 @@ export interface PlaceConfig {
   pid: number;
   /** Where this place serves HTTP (metrics, dashboard), told to the others through the table; none when absent. */
   httpAddress?: string | null;
+  /** Where this place serves RESP (the Redis door), told to the others (and to Redis clients) through the table. */
+  respAddress?: string | null;
   /** Places to join through, tried in turn; empty bootstraps a new cluster. */
   seeds: string[];
   partitionCount: number;

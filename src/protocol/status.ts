@@ -43,6 +43,7 @@ export function clusterStatus(
       backups: counts.get(m.id)?.backups ?? 0,
       loopBlockMs: m.state === 'dead' ? null : (loopBlockMs.get(m.id) ?? null),
       http: m.http ?? null,
+      resp: m.resp ?? null,
     })),
     partitions: data.formed
       ? data.partitions.map((a, id) => ({

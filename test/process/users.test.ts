@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { Cluster as IoCluster } from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { AuthError, connect, LocalCluster } from 'placestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ let dir = '';
 let usersFile = '';
 let certs = '';
 let cluster: LocalCluster | undefined;
+let respPort = 0;
 
 async function addUser(name: string, role: string, password: string, extra: string[] = []) {
   const r = await runCli(
@@ -36,11 +38,14 @@ beforeAll(async () => {
   await addUser('ada', 'admin', 'ada-pw');
   await addUser('wes', 'write', 'wes-pw');
   await addUser('rae', 'read', 'rae-pw');
+  const port = await freePorts(6);
+  respPort = port + 3;
   cluster = await LocalCluster.start({
     places: 3,
     spares: 0,
-    port: await freePorts(3),
+    port,
     certsDir: certs,
+    respPort,
     placeArgs: ['--partitions', '32', '--users-file', usersFile],
     login: { user: 'ada', password: 'ada-pw' },
   });
@@ -229,3 +234,86 @@ describe.skipIf(why !== null)(`users and roles${why === null ? '' : ` (skipped: 
     expect(r.stderr).toMatch(/--users-file needs --certs-dir or --cluster-secret-file/);
   });
 });
+
+describe.skipIf(why !== null)(
+  `the Redis door with users and TLS${why === null ? '' : ` (skipped: ${why})`}`,
+  () => {
+    const tlsFiles = () => ({
+      ca: readFileSync(join(certs, 'ca.crt')),
+      cert: readFileSync(join(certs, 'client.crt')),
+      key: readFileSync(join(certs, 'client.key')),
+    });
+
+    /** A raw TLS connection to place 0's RESP port; replies as text, one per write. */
+    async function rawTls(withCert: boolean) {
+      const { ca, cert, key } = tlsFiles();
+      const s = tls.connect({ host: '127.0.0.1', port: respPort, ca, ...(withCert ? { cert, key } : {}) });
+      await new Promise<void>((resolve, reject) => {
+        s.once('secureConnect', () => resolve());
+        s.once('error', reject);
+      });
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+      });
+      const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+      s.on('error', () => {});
+      return {
+        async call(line: string): Promise<string> {
+          const before = buf.length;
+          s.write(`${line}\r\n`);
+          await waitUntil(() => buf.length > before && buf.endsWith('\r\n'), 5000);
+          return buf.slice(before);
+        },
+        closed,
+        close: () => s.destroy(),
+        get text() {
+          return buf;
+        },
+      };
+    }
+
+    it('answers NOAUTH until AUTH, WRONGPASS for a wrong password, and the role after a good one', async () => {
+      const c = await rawTls(true);
+      try {
+        expect(await c.call('GET k')).toBe('-NOAUTH Authentication required.\r\n');
+        expect(await c.call('CLUSTER SLOTS')).toBe('-NOAUTH Authentication required.\r\n');
+        expect(await c.call('AUTH rae wrong')).toBe(
+          '-WRONGPASS invalid username-password pair or user is disabled.\r\n',
+        );
+        // A failed login leaves the connection open and still logged out, as in Redis.
+        expect(await c.call('GET k')).toBe('-NOAUTH Authentication required.\r\n');
+        await waitUntil(async () => (await c.call('AUTH rae rae-pw')) === '+OK\r\n', 15_000);
+        expect(await c.call('CLUSTER MYID')).toMatch(/^\$40\r\n/);
+        expect(await c.call('SET k x')).toMatch(
+          /^-(NOPERM user 'rae' has role read, which may not put|MOVED)/,
+        );
+        // HELLO 3 AUTH logs in again, as another user, and switches to RESP3.
+        expect(await c.call('HELLO 3 AUTH wes wes-pw')).toMatch(/^%7\r\n/);
+        expect(await c.call('GET {tls}nothing')).toMatch(/^(_\r\n|-MOVED)/);
+      } finally {
+        c.close();
+      }
+    });
+
+    it('refuses a client without a certificate of the CA, saying why', async () => {
+      const c = await rawTls(false);
+      await c.closed;
+      expect(c.text).toMatch(/^-ERR this place requires a client certificate signed by its CA/);
+    });
+
+    it('ioredis Cluster logs in over TLS (AUTH user password), writes and reads as a write user', async () => {
+      const { ca, cert, key } = tlsFiles();
+      const io = new IoCluster([{ host: '127.0.0.1', port: respPort + 1 }], {
+        scaleReads: 'master',
+        redisOptions: { tls: { ca, cert, key }, username: 'wes', password: 'wes-pw' },
+      });
+      try {
+        for (let i = 0; i < 50; i++) await io.set(`tls:${i}`, `v${i}`);
+        for (let i = 0; i < 50; i++) expect(await io.get(`tls:${i}`)).toBe(`v${i}`);
+      } finally {
+        io.disconnect();
+      }
+    });
+  },
+);

@@ -14,7 +14,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['protocol'],
   ['transport', 'security'],
   ['runtime'],
-  ['http'],
+  ['http', 'redis'],
   ['client'],
   ['cluster'],
   ['check', 'bench'],

@@ -124,6 +124,7 @@ export class Membership {
       state: this.config.spare ? 'spare' : 'active',
     };
     if (this.config.httpAddress != null) me.http = this.config.httpAddress;
+    if (this.config.respAddress != null) me.resp = this.config.respAddress;
     this.adopt(bootstrapTable(me, this.config.partitionCount, this.config.minPlaces, this.config.voters));
   }
 
@@ -297,6 +298,7 @@ export class Membership {
       pid: this.config.pid,
     };
     if (this.config.httpAddress != null) join.http = this.config.httpAddress;
+    if (this.config.respAddress != null) join.resp = this.config.respAddress;
     this.out.send(address, join);
   }
 
@@ -332,6 +334,7 @@ export class Membership {
           state: m.spare === true || t.formed ? 'spare' : 'active',
         };
         if (m.http !== undefined) joiner.http = m.http;
+        if (m.resp !== undefined) joiner.resp = m.resp;
         let next: TableData = { ...t, version: t.version + 1, members: [...t.members, joiner] };
         const active = next.members.filter((x) => x.state === 'active').length;
         if (!next.formed && active >= next.minPlaces) next = formTable(next);

@@ -1,3 +1,5 @@
+import { REDIS_PROCESSORS } from './redisProcessors.js';
+
 /** What a processor decides: a new value, a deletion, or neither (a read), and what to return. */
 export interface ProcessorOutcome {
   value?: unknown;
@@ -31,8 +33,13 @@ const append: Processor = (current, arg) => {
 const putIfAbsent: Processor = (current, arg) =>
   current === undefined ? { value: arg, result: arg } : { result: current };
 
-/** Built-in processors, available on every place. */
-export const BUILTIN_PROCESSORS: Readonly<Record<string, Processor>> = { increment, append, putIfAbsent };
+/** Built-in processors, available on every place (the Redis door's among them). */
+export const BUILTIN_PROCESSORS: Readonly<Record<string, Processor>> = {
+  increment,
+  append,
+  putIfAbsent,
+  ...REDIS_PROCESSORS,
+};
 
 /** Returns the registry of built-ins plus user processors (a user processor may not shadow a built-in). */
 export function processorRegistry(user: Record<string, unknown> = {}): Map<string, Processor> {

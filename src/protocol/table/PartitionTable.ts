@@ -12,6 +12,8 @@ export interface Member {
   state: MemberState;
   /** Where the place serves HTTP (metrics, dashboard), when it does. */
   http?: string;
+  /** Where the place serves RESP (the Redis door), when it does. */
+  resp?: string;
 }
 
 /** Who holds one partition, at which epoch, in which state. */

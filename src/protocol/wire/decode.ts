@@ -43,7 +43,8 @@ function isMember(v: unknown): boolean {
     nullable(str)(v.zone) &&
     int(v.pid) &&
     MEMBER_STATES.has(v.state) &&
-    optional(str)(v.http)
+    optional(str)(v.http) &&
+    optional(str)(v.resp)
   );
 }
 
@@ -220,6 +221,7 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
     ['spare', optional((v) => typeof v === 'boolean'), 'a boolean'],
     ['pid', int, 'a process id'],
     ['http', optional(str), 'an address'],
+    ['resp', optional(str), 'an address'],
   ],
   joined: [TV, ['id', nat, 'a place id'], ['table', table, 'a partition table']],
   tablePush: [TV, ['table', table, 'a partition table']],

@@ -149,6 +149,8 @@ export interface JoinRequest {
   pid: number;
   /** Where the joining place serves HTTP, when it does. */
   http?: string;
+  /** Where the joining place serves RESP (the Redis door), when it does. */
+  resp?: string;
 }
 
 /** Leader to a joining place: its id and the table that holds it. */
@@ -474,6 +476,8 @@ export interface ClusterStatus {
     loopBlockMs: number | null;
     /** Where the place serves HTTP (metrics, dashboard), or null. */
     http: string | null;
+    /** Where the place serves RESP (the Redis door), or null. */
+    resp: string | null;
   }[];
   partitions: {
     id: number;
