@@ -37,6 +37,10 @@ export interface DoorHost extends CommandHost {
   readonly maxPipeline: number;
   /** The connection closed. */
   closed(c: RedisConnection): void;
+  /** A read begins: opens this event-loop turn's reading budget if none is open. */
+  readBegins(): void;
+  /** True when this turn's budget is spent: the connection then waits for the next turn (resumeTurn). */
+  turnSpent(c: RedisConnection): boolean;
 }
 
 /** A command's place in the connection's reply order: its reply, or the answers it still waits for. */
@@ -104,6 +108,8 @@ export class RedisConnection {
   private closing = false;
   private closedNow = false;
   private paused = false;
+  /** Paused for the rest of this turn (the door's reading budget was spent). */
+  private yielded = false;
 
   constructor(
     private readonly host: DoorHost,
@@ -135,6 +141,7 @@ export class RedisConnection {
   }
 
   private received(chunk: Buffer): void {
+    this.host.readBegins();
     this.parser.push(
       chunk,
       (args) => this.command(args),
@@ -149,7 +156,17 @@ export class RedisConnection {
       // Bounded: a client that sends without reading its replies waits for them.
       this.paused = true;
       this.socket.pause();
+    } else if (!this.yielded && !this.closing && this.host.turnSpent(this)) {
+      // One busy client must not hold the loop: heartbeats and the other clients get their turn.
+      this.yielded = true;
+      this.socket.pause();
     }
+  }
+
+  /** A new event-loop turn: a connection that yielded reads again (unless held for another reason). */
+  resumeTurn(): void {
+    this.yielded = false;
+    if (!this.paused && !this.closing && !this.closedNow) this.socket.resume();
   }
 
   private protocolError(err: RespProtocolError): void {
@@ -478,7 +495,7 @@ export class RedisConnection {
     if (!this.paused || this.closing) return;
     if (this.pending() * 2 < this.host.maxPipeline && this.socket.writableLength < MAX_UNWRITTEN_BYTES) {
       this.paused = false;
-      this.socket.resume();
+      if (!this.yielded) this.socket.resume();
     }
   }
 

@@ -10,6 +10,9 @@ import { serverOptions, TLS_MIN_VERSION, type TransportTls } from '../transport/
 import { primaryKeys } from './RedisCommands.js';
 import { type DoorHost, REDIS_VERSION, RedisConnection } from './RedisConnection.js';
 
+/** RESP reading one event-loop turn may take before the connections still sending wait for the next (as TcpTransport's). */
+const TURN_BUDGET_MS = 20;
+
 /** Settings of a place's Redis door. */
 export interface RedisDoorOptions {
   /** TLS 1.3 on the port, with the place's certificate; clients show one of the CA unless optional. */
@@ -41,6 +44,9 @@ export class RedisDoor implements DoorHost {
   private readonly startedMs = Date.now();
   private commandsSeen = 0;
   private bound: string | null = null;
+  /** When this event-loop turn's first RESP read began (null between turns). */
+  private turnStartMs: number | null = null;
+  private readonly yielded = new Set<RedisConnection>();
 
   constructor(
     private readonly node: PlaceNode,
@@ -79,6 +85,25 @@ export class RedisDoor implements DoorHost {
 
   closed(c: RedisConnection): void {
     this.connections.delete(c);
+    this.yielded.delete(c);
+  }
+
+  readBegins(): void {
+    if (this.turnStartMs !== null) return;
+    this.turnStartMs = performance.now();
+    // setImmediate runs after the poll phase: the turn's reads are over by then.
+    setImmediate(() => {
+      this.turnStartMs = null;
+      const waiting = [...this.yielded];
+      this.yielded.clear();
+      for (const c of waiting) c.resumeTurn();
+    });
+  }
+
+  turnSpent(c: RedisConnection): boolean {
+    if (this.turnStartMs === null || performance.now() - this.turnStartMs < TURN_BUDGET_MS) return false;
+    this.yielded.add(c);
+    return true;
   }
 
   /** Starts listening at address ("host:port"); resolves with the address bound. */

@@ -314,6 +314,19 @@ describe('bad input on the RESP port', () => {
     expect(await c.reply()).toBe(null);
   });
 
+  it('a client pipelining far more than a turn can take gets every reply (it waits for turns, and for its replies to be read)', async () => {
+    const c = await RawResp.connect(resp(2));
+    const other = await RawResp.connect(resp(2));
+    raw.push(c, other);
+    const n = 150_000;
+    c.write(Buffer.from('PING\r\n'.repeat(n)));
+    // Another client is served meanwhile.
+    expect(await other.call('ECHO', 'still here')).toBe('$10\r\nstill here\r\n');
+    let pongs = 0;
+    for (let i = 0; i < n; i++) if ((await c.reply(20_000))!.toString() === '+PONG\r\n') pongs++;
+    expect(pongs).toBe(n);
+  });
+
   it('answers pipelined commands in order when their partitions answer out of order', async () => {
     const c = await RawResp.connect(resp(0));
     raw.push(c);
