@@ -53,15 +53,20 @@ class DueHeap<T extends Due> {
   }
 
   push(x: T): void {
+    // Sift up with a hole: parents move down, x is written once where it belongs.
     const a = this.items;
+    let i = a.length;
     a.push(x);
-    let i = a.length - 1;
+    const at = x.at;
+    const seq = x.seq;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(a[i], a[parent])) break;
-      [a[i], a[parent]] = [a[parent], a[i]];
+      const p = a[parent]!;
+      if (!(at < p.at || (at === p.at && seq < p.seq))) break;
+      a[i] = p;
       i = parent;
     }
+    a[i] = x;
   }
 
   pop(): T | undefined {
@@ -69,19 +74,30 @@ class DueHeap<T extends Due> {
     if (a.length === 0) return undefined;
     const top = a[0];
     const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
+    const n = a.length;
+    if (n > 0) {
+      // Sift down with a hole: the smaller child moves up until `last` fits.
+      const at = last.at;
+      const seq = last.seq;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l], a[m])) m = l;
-        if (r < a.length && before(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
+        let c = l;
+        let ca = a[l]!;
+        if (r < n) {
+          const rb = a[r]!;
+          if (rb.at < ca.at || (rb.at === ca.at && rb.seq < ca.seq)) {
+            c = r;
+            ca = rb;
+          }
+        }
+        if (!(ca.at < at || (ca.at === at && ca.seq < seq))) break;
+        a[i] = ca;
+        i = c;
       }
+      a[i] = last;
     }
     return top;
   }
@@ -330,10 +346,16 @@ export class MemoryNetwork {
     let at = this.time + minMs + (step > 0 ? Math.floor(spread / step) * step : spread);
     if (this.stalls.size > 0) at = Math.max(at, this.stalledUntil(via.peer.owner.name, to.name));
     if (this.workMs !== null) {
-      // Building and sending it is work too; it leaves once the sender has done it.
+      // Building and sending it is work too; it leaves once the sender has done it (occupy, then
+      // freeAt, in one look-up of the sender's busy time).
       const sender = via.peer.owner.name;
-      this.occupy(sender, this.workMs(sender, msg));
-      at = Math.max(at, this.freeAt(sender));
+      const ms = this.workMs(sender, msg);
+      let busy = this.busyUntil.get(sender);
+      if (ms > 0) {
+        busy = Math.max(this.time, busy ?? 0) + ms;
+        this.busyUntil.set(sender, busy);
+      }
+      at = Math.max(at, Math.max(this.time, busy ?? 0));
     }
     if (this.reorder) at = this.time + this.random();
     else at = Math.max(at, via.lastArrival);
@@ -429,7 +451,7 @@ export class MemoryNetwork {
         }
         // Checked after busy: a message that waited for a busy process keeps its place ahead of later
         // ones when the process is then stopped (held messages go back in the order they are held).
-        if (this.paused.has(msg.to.name)) {
+        if (this.paused.size > 0 && this.paused.has(msg.to.name)) {
           const list = this.held.get(msg.to.name) ?? [];
           list.push(msg);
           this.held.set(msg.to.name, list);
@@ -451,7 +473,7 @@ export class MemoryNetwork {
         return true;
       }
       const timer = this.timers.pop()!;
-      if (timer.owner !== null && this.paused.has(timer.owner)) {
+      if (timer.owner !== null && this.paused.size > 0 && this.paused.has(timer.owner)) {
         // Held until the owner resumes: it fires once then, as a stopped process's timers do.
         this.heldTimers.push(timer);
         continue;
