@@ -19,6 +19,9 @@ export { DEFAULT_SIM, DEFECTS, type Defect, type SimConfig, type SimResult };
 
 const TIMEOUT_MS = DEFAULT_TUNING.failureTimeoutMs;
 
+/** Awaited to let promise callbacks run (as `await Promise.resolve()`, without a new promise each time). */
+const RESOLVED = Promise.resolve();
+
 interface SimPlace {
   node: PlaceNode;
   transport: MemoryTransport;
@@ -868,7 +871,7 @@ export class Simulator {
       // Before virtual time moves on, promise callbacks (clients, the workload) run: they act "now".
       if (this.clientTouched && this.net.nextDue() > this.net.now) {
         this.clientTouched = false;
-        for (let k = 0; k < 4; k++) await Promise.resolve();
+        for (let k = 0; k < 4; k++) await RESOLVED;
         if (cond()) return;
       }
       this.steps++;

@@ -134,6 +134,47 @@ function mayBeLarge(msg: WireMessage, limit: number): boolean {
   return bytes * 2 > limit;
 }
 
+/**
+ * A shallow copy of msg ({ ...msg }). One spread per common type: each spread site then sees few
+ * shapes and stays fast, where a single site seeing every message's shape is megamorphic and slow.
+ */
+function shallowCopy(msg: WireMessage): WireMessage {
+  switch (msg.t) {
+    case 'res':
+      return { ...msg };
+    case 'op':
+      return { ...msg };
+    case 'replAcks':
+      return { ...msg };
+    case 'replBatch':
+      return { ...msg };
+    case 'snap':
+      return { ...msg };
+    case 'snapAck':
+      return { ...msg };
+    case 'hb':
+      return { ...msg };
+    case 'hbAck':
+      return { ...msg };
+    case 'err':
+      return { ...msg };
+    case 'tableUpdate':
+      return { ...msg };
+    case 'tablePush':
+      return { ...msg };
+    case 'tableAck':
+      return { ...msg };
+    case 'tableGet':
+      return { ...msg };
+    case 'table':
+      return { ...msg };
+    case 'tableSame':
+      return { ...msg };
+    default:
+      return { ...msg };
+  }
+}
+
 function byteLength(v: unknown): number {
   if (v instanceof Uint8Array) return v.length;
   return typeof v === 'string' ? v.length * 3 : 0;
@@ -378,7 +419,7 @@ export class MemoryNetwork {
       to,
       via,
       bytes,
-      msg: wire ? null : { ...msg },
+      msg: wire ? null : shallowCopy(msg),
     });
   }
 
@@ -583,7 +624,9 @@ export class MemoryTransport implements Transport {
   private handler: MessageHandler = () => {};
   private batchEndHandler: () => void = () => {};
   private closedHandler: LinkClosedHandler = () => {};
-  private readonly outgoing = new Map<string, MemoryLink>();
+  /** Pooled outgoing links by address, one map per lane (no key string built per send). */
+  private readonly outgoingData = new Map<string, MemoryLink>();
+  private readonly outgoingControl = new Map<string, MemoryLink>();
   private readonly links = new Set<MemoryLink>();
   private address: string | null = null;
   /** Set by crash(): the endpoint neither sends nor receives. */
@@ -603,8 +646,8 @@ export class MemoryTransport implements Transport {
 
   /** Returns the pooled link to address; a link to nobody closes at once. */
   linkTo(address: string, lane: Lane = 'data'): Link {
-    const key = lane === 'data' ? address : `${lane}|${address}`;
-    const existing = this.outgoing.get(key);
+    const pool = lane === 'data' ? this.outgoingData : this.outgoingControl;
+    const existing = pool.get(address);
     if (existing !== undefined && !existing.closed) return existing;
     const mine = new MemoryLink(this, this.net, address, lane, 'place');
     const target = this.net.listenerAt(address);
@@ -620,7 +663,7 @@ export class MemoryTransport implements Transport {
     mine.peer = theirs;
     theirs.peer = mine;
     this.links.add(mine);
-    this.outgoing.set(key, mine);
+    pool.set(address, mine);
     if (reachable) target.links.add(theirs);
     else this.net.scheduler.soon(() => mine.fail());
     return mine;
@@ -628,8 +671,8 @@ export class MemoryTransport implements Transport {
 
   /** Closes the pooled outgoing links to address, every lane. */
   disconnect(address: string): void {
-    this.outgoing.get(address)?.fail();
-    this.outgoing.get(`control|${address}`)?.fail();
+    this.outgoingData.get(address)?.fail();
+    this.outgoingControl.get(address)?.fail();
   }
 
   /** Each in-memory delivery is a batch of one message. */
@@ -655,8 +698,8 @@ export class MemoryTransport implements Transport {
   /** @internal */
   linkClosed(link: MemoryLink, reason: string): void {
     if (!this.links.delete(link)) return;
-    const key = link.lane === 'data' ? link.remote : `${link.lane}|${link.remote}`;
-    if (this.outgoing.get(key) === link) this.outgoing.delete(key);
+    const pool = link.lane === 'data' ? this.outgoingData : this.outgoingControl;
+    if (pool.get(link.remote) === link) pool.delete(link.remote);
     this.closedHandler(link, reason);
   }
 
