@@ -205,8 +205,12 @@ export class MemoryNetwork {
   private heldTimers: Timer[] = [];
   /** Sender endpoint (or "from>to" link) -> virtual time until which what it sends does not arrive. */
   private readonly stalls = new Map<string, number>();
-  /** "from>to" pairs of endpoints whose messages are lost: links cut one way. */
-  private readonly cuts = new Set<string>();
+  /** The latest end of any stall set: once past it, every stall has ended. */
+  private stallsEnd = Number.NEGATIVE_INFINITY;
+  /** from -> the endpoints to which what it sends is lost: links cut one way. */
+  private readonly cuts = new Map<string, Set<string>>();
+  /** How many (from, to) pairs are cut: nothing is looked up per message while none is. */
+  private cutCount = 0;
   private seq = 0;
   private time = 0;
   private readonly random: () => number;
@@ -303,6 +307,7 @@ export class MemoryNetwork {
    */
   stall(from: string, to: string | null, untilMs: number): void {
     this.stalls.set(to === null ? from : `${from}>${to}`, untilMs);
+    this.stallsEnd = Math.max(this.stallsEnd, untilMs);
   }
 
   private stalledUntil(from: string, to: string): number {
@@ -322,7 +327,14 @@ export class MemoryNetwork {
    * sends to to is lost, including what is already on its way.
    */
   cut(from: string, to: string): void {
-    this.cuts.add(`${from}>${to}`);
+    let targets = this.cuts.get(from);
+    if (targets === undefined) {
+      targets = new Set();
+      this.cuts.set(from, targets);
+    }
+    if (targets.has(to)) return;
+    targets.add(to);
+    this.cutCount++;
   }
 
   /**
@@ -331,16 +343,19 @@ export class MemoryNetwork {
    * arrives.
    */
   heal(from: string, to: string): void {
-    if (!this.cuts.delete(`${from}>${to}`)) return;
+    const targets = this.cuts.get(from);
+    if (targets === undefined || !targets.delete(to)) return;
+    this.cutCount--;
+    if (targets.size === 0) this.cuts.delete(from);
     // Cut both ways, the connections break once, when the second direction heals.
-    if (this.cuts.has(`${to}>${from}`)) return;
+    if (this.isCut(to, from)) return;
     this.listeners.get(from)?.closeLinksWith(to);
     this.listeners.get(to)?.closeLinksWith(from);
   }
 
   /** True while what from sends to to is lost. */
   isCut(from: string, to: string): boolean {
-    return this.cuts.has(`${from}>${to}`);
+    return this.cuts.get(from)?.has(to) === true;
   }
 
   /** True while the endpoint is paused. */
@@ -379,13 +394,17 @@ export class MemoryNetwork {
     // What a link carries is what the receiver decodes: a tagged object of any fields.
     const msg = sent as WireMessage;
     if (this.drop(via.peer.owner.name, to.name, msg)) return;
-    if (this.cuts.size > 0 && this.cuts.has(`${via.peer.owner.name}>${to.name}`)) return;
+    if (this.cutCount > 0 && this.isCut(via.peer.owner.name, to.name)) return;
     const { minMs, maxMs } = this.latency;
     // Delays come in steps of latency.stepMs, so messages share instants and time moves less often.
     const spread = maxMs > minMs ? this.random() * (maxMs - minMs) : 0;
     const step = this.latency.stepMs ?? 0;
     let at = this.time + minMs + (step > 0 ? Math.floor(spread / step) * step : spread);
-    if (this.stalls.size > 0) at = Math.max(at, this.stalledUntil(via.peer.owner.name, to.name));
+    if (this.stalls.size > 0) {
+      // Every stall over: forgotten at once (each would be, one by one, on the sender's next message).
+      if (this.stallsEnd <= this.time) this.stalls.clear();
+      else at = Math.max(at, this.stalledUntil(via.peer.owner.name, to.name));
+    }
     if (this.workMs !== null) {
       // Building and sending it is work too; it leaves once the sender has done it (occupy, then
       // freeAt, in one look-up of the sender's busy time).
@@ -504,7 +523,7 @@ export class MemoryNetwork {
           continue;
         }
         if (msg.via.closed) continue;
-        if (this.cuts.size > 0 && this.cuts.has(`${msg.via.peer.owner.name}>${msg.to.name}`)) continue;
+        if (this.cutCount > 0 && this.isCut(msg.via.peer.owner.name, msg.to.name)) continue;
         const decoded = msg.msg ?? (packr.unpack(msg.bytes!) as WireMessage);
         this.lastStepFor = msg.to.name;
         this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
