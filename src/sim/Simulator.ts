@@ -19,6 +19,9 @@ export { DEFAULT_SIM, DEFECTS, type Defect, type SimConfig, type SimResult };
 
 const TIMEOUT_MS = DEFAULT_TUNING.failureTimeoutMs;
 
+/** Awaited to let promise callbacks run (as `await Promise.resolve()`, without a new promise each time). */
+const RESOLVED = Promise.resolve();
+
 interface SimPlace {
   node: PlaceNode;
   transport: MemoryTransport;
@@ -162,10 +165,17 @@ export class Simulator {
     return this.places.filter((p) => !p.crashed);
   }
 
+  /** The first place started at address (as places.find would find it), crashed or not. */
+  private placeAt(address: string): SimPlace | undefined {
+    for (let i = 0; i < this.places.length; i++)
+      if (this.places[i]!.address === address) return this.places[i];
+    return undefined;
+  }
+
   private leaderTable(): TableData | null {
     let best: TableData | null = null;
-    for (const p of this.live()) {
-      if (this.net.isPaused(p.address)) continue;
+    for (const p of this.places) {
+      if (p.crashed || this.net.isPaused(p.address)) continue;
       const t = p.node.place.tableData;
       if (t === null || leaderOf(t)?.id !== p.node.place.id) continue;
       if (best === null || t.term > best.term || (t.term === best.term && t.version > best.version)) best = t;
@@ -227,10 +237,9 @@ export class Simulator {
 
   private beforeReplicate(to: string, es: unknown[]): void {
     this.staleProbes.length = 0;
-    const place = this.places.find((x) => x.address === to)?.node.place;
+    const place = this.placeAt(to)?.node.place;
     if (place === undefined) return;
     this.probedPlace = place;
-    const current = new Set<number>();
     for (let i = 0; i < es.length; i += BATCH_ENTRY_FIELDS) {
       const p = es[i] as number;
       const e = es[i + 1] as number;
@@ -238,9 +247,16 @@ export class Simulator {
       if (rep === undefined || rep.role !== 'backup') continue;
       if (e < rep.epoch)
         this.staleProbes.push({ p, e, s: es[i + 2] as number, seq: rep.seq, buffered: rep.bufferedCount });
-      else current.add(p);
     }
+    if (this.staleProbes.length === 0) return;
     // A partition with current entries in the same batch moves on legitimately.
+    const current = new Set<number>();
+    for (let i = 0; i < es.length; i += BATCH_ENTRY_FIELDS) {
+      const p = es[i] as number;
+      const rep = place.replica(p);
+      if (rep === undefined || rep.role !== 'backup') continue;
+      if (!((es[i + 1] as number) < rep.epoch)) current.add(p);
+    }
     this.staleProbes = this.staleProbes.filter((x) => !current.has(x.p));
   }
 
@@ -278,7 +294,8 @@ export class Simulator {
   private checkInvariants(): void {
     // At most one leader holds a lease at any moment: a new term starts only once the old one's ended.
     let leading: SimPlace | null = null;
-    for (const p of this.live()) {
+    for (const p of this.places) {
+      if (p.crashed) continue;
       const place = p.node.place;
       const t = place.tableData;
       if (this.net.isPaused(p.address) || t === null || leaderOf(t)?.id !== place.id || !place.hasLease)
@@ -290,8 +307,8 @@ export class Simulator {
       leading = p;
     }
     const acting = new Map<number, SimPlace>();
-    for (const p of this.live()) {
-      if (this.net.isPaused(p.address)) continue;
+    for (const p of this.places) {
+      if (p.crashed || this.net.isPaused(p.address)) continue;
       const place = p.node.place;
       const id = place.id;
       if (id === null || !place.hasLease || place.invalid !== null) continue;
@@ -354,7 +371,12 @@ export class Simulator {
     const partner = a.backup ?? (inSync ? a.target : null);
     if (a.primary !== primary.node.place.id || partner === null) return;
     if (rep.pendingCount > 0 || rep.ackedSeq !== rep.seq) return;
-    const backup = this.live().find((x) => x.node.place.id === partner);
+    let backup: SimPlace | undefined;
+    for (const x of this.places)
+      if (!x.crashed && x.node.place.id === partner) {
+        backup = x;
+        break;
+      }
     if (backup === undefined || this.net.isPaused(backup.address)) return;
     const b = backup.node.place.replica(partition);
     if (
@@ -849,7 +871,7 @@ export class Simulator {
       // Before virtual time moves on, promise callbacks (clients, the workload) run: they act "now".
       if (this.clientTouched && this.net.nextDue() > this.net.now) {
         this.clientTouched = false;
-        for (let k = 0; k < 4; k++) await Promise.resolve();
+        for (let k = 0; k < 4; k++) await RESOLVED;
         if (cond()) return;
       }
       this.steps++;

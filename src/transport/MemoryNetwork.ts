@@ -53,15 +53,20 @@ class DueHeap<T extends Due> {
   }
 
   push(x: T): void {
+    // Sift up with a hole: parents move down, x is written once where it belongs.
     const a = this.items;
+    let i = a.length;
     a.push(x);
-    let i = a.length - 1;
+    const at = x.at;
+    const seq = x.seq;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(a[i], a[parent])) break;
-      [a[i], a[parent]] = [a[parent], a[i]];
+      const p = a[parent]!;
+      if (!(at < p.at || (at === p.at && seq < p.seq))) break;
+      a[i] = p;
       i = parent;
     }
+    a[i] = x;
   }
 
   pop(): T | undefined {
@@ -69,19 +74,30 @@ class DueHeap<T extends Due> {
     if (a.length === 0) return undefined;
     const top = a[0];
     const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
+    const n = a.length;
+    if (n > 0) {
+      // Sift down with a hole: the smaller child moves up until `last` fits.
+      const at = last.at;
+      const seq = last.seq;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l], a[m])) m = l;
-        if (r < a.length && before(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
+        let c = l;
+        let ca = a[l]!;
+        if (r < n) {
+          const rb = a[r]!;
+          if (rb.at < ca.at || (rb.at === ca.at && rb.seq < ca.seq)) {
+            c = r;
+            ca = rb;
+          }
+        }
+        if (!(ca.at < at || (ca.at === at && ca.seq < seq))) break;
+        a[i] = ca;
+        i = c;
       }
+      a[i] = last;
     }
     return top;
   }
@@ -118,6 +134,47 @@ function mayBeLarge(msg: WireMessage, limit: number): boolean {
   return bytes * 2 > limit;
 }
 
+/**
+ * A shallow copy of msg ({ ...msg }). One spread per common type: each spread site then sees few
+ * shapes and stays fast, where a single site seeing every message's shape is megamorphic and slow.
+ */
+function shallowCopy(msg: WireMessage): WireMessage {
+  switch (msg.t) {
+    case 'res':
+      return { ...msg };
+    case 'op':
+      return { ...msg };
+    case 'replAcks':
+      return { ...msg };
+    case 'replBatch':
+      return { ...msg };
+    case 'snap':
+      return { ...msg };
+    case 'snapAck':
+      return { ...msg };
+    case 'hb':
+      return { ...msg };
+    case 'hbAck':
+      return { ...msg };
+    case 'err':
+      return { ...msg };
+    case 'tableUpdate':
+      return { ...msg };
+    case 'tablePush':
+      return { ...msg };
+    case 'tableAck':
+      return { ...msg };
+    case 'tableGet':
+      return { ...msg };
+    case 'table':
+      return { ...msg };
+    case 'tableSame':
+      return { ...msg };
+    default:
+      return { ...msg };
+  }
+}
+
 function byteLength(v: unknown): number {
   if (v instanceof Uint8Array) return v.length;
   return typeof v === 'string' ? v.length * 3 : 0;
@@ -148,8 +205,12 @@ export class MemoryNetwork {
   private heldTimers: Timer[] = [];
   /** Sender endpoint (or "from>to" link) -> virtual time until which what it sends does not arrive. */
   private readonly stalls = new Map<string, number>();
-  /** "from>to" pairs of endpoints whose messages are lost: links cut one way. */
-  private readonly cuts = new Set<string>();
+  /** The latest end of any stall set: once past it, every stall has ended. */
+  private stallsEnd = Number.NEGATIVE_INFINITY;
+  /** from -> the endpoints to which what it sends is lost: links cut one way. */
+  private readonly cuts = new Map<string, Set<string>>();
+  /** How many (from, to) pairs are cut: nothing is looked up per message while none is. */
+  private cutCount = 0;
   private seq = 0;
   private time = 0;
   private readonly random: () => number;
@@ -246,6 +307,7 @@ export class MemoryNetwork {
    */
   stall(from: string, to: string | null, untilMs: number): void {
     this.stalls.set(to === null ? from : `${from}>${to}`, untilMs);
+    this.stallsEnd = Math.max(this.stallsEnd, untilMs);
   }
 
   private stalledUntil(from: string, to: string): number {
@@ -265,7 +327,14 @@ export class MemoryNetwork {
    * sends to to is lost, including what is already on its way.
    */
   cut(from: string, to: string): void {
-    this.cuts.add(`${from}>${to}`);
+    let targets = this.cuts.get(from);
+    if (targets === undefined) {
+      targets = new Set();
+      this.cuts.set(from, targets);
+    }
+    if (targets.has(to)) return;
+    targets.add(to);
+    this.cutCount++;
   }
 
   /**
@@ -274,16 +343,19 @@ export class MemoryNetwork {
    * arrives.
    */
   heal(from: string, to: string): void {
-    if (!this.cuts.delete(`${from}>${to}`)) return;
+    const targets = this.cuts.get(from);
+    if (targets === undefined || !targets.delete(to)) return;
+    this.cutCount--;
+    if (targets.size === 0) this.cuts.delete(from);
     // Cut both ways, the connections break once, when the second direction heals.
-    if (this.cuts.has(`${to}>${from}`)) return;
+    if (this.isCut(to, from)) return;
     this.listeners.get(from)?.closeLinksWith(to);
     this.listeners.get(to)?.closeLinksWith(from);
   }
 
   /** True while what from sends to to is lost. */
   isCut(from: string, to: string): boolean {
-    return this.cuts.has(`${from}>${to}`);
+    return this.cuts.get(from)?.has(to) === true;
   }
 
   /** True while the endpoint is paused. */
@@ -322,18 +394,28 @@ export class MemoryNetwork {
     // What a link carries is what the receiver decodes: a tagged object of any fields.
     const msg = sent as WireMessage;
     if (this.drop(via.peer.owner.name, to.name, msg)) return;
-    if (this.cuts.size > 0 && this.cuts.has(`${via.peer.owner.name}>${to.name}`)) return;
+    if (this.cutCount > 0 && this.isCut(via.peer.owner.name, to.name)) return;
     const { minMs, maxMs } = this.latency;
     // Delays come in steps of latency.stepMs, so messages share instants and time moves less often.
     const spread = maxMs > minMs ? this.random() * (maxMs - minMs) : 0;
     const step = this.latency.stepMs ?? 0;
     let at = this.time + minMs + (step > 0 ? Math.floor(spread / step) * step : spread);
-    if (this.stalls.size > 0) at = Math.max(at, this.stalledUntil(via.peer.owner.name, to.name));
+    if (this.stalls.size > 0) {
+      // Every stall over: forgotten at once (each would be, one by one, on the sender's next message).
+      if (this.stallsEnd <= this.time) this.stalls.clear();
+      else at = Math.max(at, this.stalledUntil(via.peer.owner.name, to.name));
+    }
     if (this.workMs !== null) {
-      // Building and sending it is work too; it leaves once the sender has done it.
+      // Building and sending it is work too; it leaves once the sender has done it (occupy, then
+      // freeAt, in one look-up of the sender's busy time).
       const sender = via.peer.owner.name;
-      this.occupy(sender, this.workMs(sender, msg));
-      at = Math.max(at, this.freeAt(sender));
+      const ms = this.workMs(sender, msg);
+      let busy = this.busyUntil.get(sender);
+      if (ms > 0) {
+        busy = Math.max(this.time, busy ?? 0) + ms;
+        this.busyUntil.set(sender, busy);
+      }
+      at = Math.max(at, Math.max(this.time, busy ?? 0));
     }
     if (this.reorder) at = this.time + this.random();
     else at = Math.max(at, via.lastArrival);
@@ -356,7 +438,7 @@ export class MemoryNetwork {
       to,
       via,
       bytes,
-      msg: wire ? null : { ...msg },
+      msg: wire ? null : shallowCopy(msg),
     });
   }
 
@@ -429,7 +511,7 @@ export class MemoryNetwork {
         }
         // Checked after busy: a message that waited for a busy process keeps its place ahead of later
         // ones when the process is then stopped (held messages go back in the order they are held).
-        if (this.paused.has(msg.to.name)) {
+        if (this.paused.size > 0 && this.paused.has(msg.to.name)) {
           const list = this.held.get(msg.to.name) ?? [];
           list.push(msg);
           this.held.set(msg.to.name, list);
@@ -441,7 +523,7 @@ export class MemoryNetwork {
           continue;
         }
         if (msg.via.closed) continue;
-        if (this.cuts.size > 0 && this.cuts.has(`${msg.via.peer.owner.name}>${msg.to.name}`)) continue;
+        if (this.cutCount > 0 && this.isCut(msg.via.peer.owner.name, msg.to.name)) continue;
         const decoded = msg.msg ?? (packr.unpack(msg.bytes!) as WireMessage);
         this.lastStepFor = msg.to.name;
         this.onDeliver?.(msg.via.peer.owner.name, msg.to.name, decoded);
@@ -451,7 +533,7 @@ export class MemoryNetwork {
         return true;
       }
       const timer = this.timers.pop()!;
-      if (timer.owner !== null && this.paused.has(timer.owner)) {
+      if (timer.owner !== null && this.paused.size > 0 && this.paused.has(timer.owner)) {
         // Held until the owner resumes: it fires once then, as a stopped process's timers do.
         this.heldTimers.push(timer);
         continue;
@@ -561,7 +643,9 @@ export class MemoryTransport implements Transport {
   private handler: MessageHandler = () => {};
   private batchEndHandler: () => void = () => {};
   private closedHandler: LinkClosedHandler = () => {};
-  private readonly outgoing = new Map<string, MemoryLink>();
+  /** Pooled outgoing links by address, one map per lane (no key string built per send). */
+  private readonly outgoingData = new Map<string, MemoryLink>();
+  private readonly outgoingControl = new Map<string, MemoryLink>();
   private readonly links = new Set<MemoryLink>();
   private address: string | null = null;
   /** Set by crash(): the endpoint neither sends nor receives. */
@@ -581,8 +665,8 @@ export class MemoryTransport implements Transport {
 
   /** Returns the pooled link to address; a link to nobody closes at once. */
   linkTo(address: string, lane: Lane = 'data'): Link {
-    const key = lane === 'data' ? address : `${lane}|${address}`;
-    const existing = this.outgoing.get(key);
+    const pool = lane === 'data' ? this.outgoingData : this.outgoingControl;
+    const existing = pool.get(address);
     if (existing !== undefined && !existing.closed) return existing;
     const mine = new MemoryLink(this, this.net, address, lane, 'place');
     const target = this.net.listenerAt(address);
@@ -598,7 +682,7 @@ export class MemoryTransport implements Transport {
     mine.peer = theirs;
     theirs.peer = mine;
     this.links.add(mine);
-    this.outgoing.set(key, mine);
+    pool.set(address, mine);
     if (reachable) target.links.add(theirs);
     else this.net.scheduler.soon(() => mine.fail());
     return mine;
@@ -606,8 +690,8 @@ export class MemoryTransport implements Transport {
 
   /** Closes the pooled outgoing links to address, every lane. */
   disconnect(address: string): void {
-    this.outgoing.get(address)?.fail();
-    this.outgoing.get(`control|${address}`)?.fail();
+    this.outgoingData.get(address)?.fail();
+    this.outgoingControl.get(address)?.fail();
   }
 
   /** Each in-memory delivery is a batch of one message. */
@@ -633,8 +717,8 @@ export class MemoryTransport implements Transport {
   /** @internal */
   linkClosed(link: MemoryLink, reason: string): void {
     if (!this.links.delete(link)) return;
-    const key = link.lane === 'data' ? link.remote : `${link.lane}|${link.remote}`;
-    if (this.outgoing.get(key) === link) this.outgoing.delete(key);
+    const pool = link.lane === 'data' ? this.outgoingData : this.outgoingControl;
+    if (pool.get(link.remote) === link) pool.delete(link.remote);
     this.closedHandler(link, reason);
   }
 

@@ -65,6 +65,12 @@ export class Leadership {
   private reportedUnreachable: number[] = [];
   /** The term of this place's last tick as leader. */
   private termLed = -1;
+  /**
+   * The last decided table in which evening out primaries and pruning the dead changed nothing. Both
+   * are pure functions of the table (tables are never changed in place), so until another table is
+   * decided they would change nothing again: the leader's idle ticks skip them.
+   */
+  private balanced: TableData | null = null;
   private lastTickAt: number;
   private lastHeartbeatAt = Number.NEGATIVE_INFINITY;
   /** Last sign of life from the leader (for the leader itself: the last tick it held its lease). */
@@ -633,8 +639,11 @@ export class Leadership {
       const lost = this.detector.suspects(now, this.config.lostAfterMs);
       committer.change((t) => planRepair(declareSilent(t, suspects, lost)));
       // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
-    } else if (!this.repairCutLinks(now) && committer.idle)
+    } else if (!this.repairCutLinks(now) && committer.idle && committer.decided !== this.balanced) {
+      const base = committer.decided;
       committer.change((t) => pruneDead(planHandovers(t), this.config.maxDeadMembers));
+      if (committer.decided === base) this.balanced = base;
+    }
   }
 
   /** Takes reported unreachable places off the reporters' partitions. True when it changed something. */

@@ -32,6 +32,11 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 const MEMBER_STATES: ReadonlySet<unknown> = new Set(['active', 'spare', 'dead']);
 const PARTITION_STATES: ReadonlySet<unknown> = new Set(['ok', 'degraded', 'migrating', 'lost']);
 
+// Built once: the table checks run on every table a message carries (no closure per member).
+const nullableStr = nullable(str);
+const optionalStr = optional(str);
+const nullableNat = nullable(nat);
+
 const outcome: Check = (v) =>
   isObject(v) && (v.ok === undefined || typeof v.ok === 'boolean') && (v.r === undefined || bytes(v.r));
 
@@ -40,20 +45,20 @@ function isMember(v: unknown): boolean {
     isObject(v) &&
     nat(v.id) &&
     str(v.address) &&
-    nullable(str)(v.zone) &&
+    nullableStr(v.zone) &&
     int(v.pid) &&
     MEMBER_STATES.has(v.state) &&
-    optional(str)(v.http) &&
-    optional(str)(v.resp)
+    optionalStr(v.http) &&
+    optionalStr(v.resp)
   );
 }
 
 function isAssignment(v: unknown): boolean {
   return (
     isObject(v) &&
-    nullable(nat)(v.primary) &&
-    nullable(nat)(v.backup) &&
-    nullable(nat)(v.target) &&
+    nullableNat(v.primary) &&
+    nullableNat(v.backup) &&
+    nullableNat(v.target) &&
     nat(v.epoch) &&
     PARTITION_STATES.has(v.state) &&
     // A place never holds a partition twice.
@@ -91,7 +96,7 @@ function isTableShape(v: unknown): v is TableData {
     Number.isSafeInteger(v.voters) &&
     v.voters >= 1 &&
     typeof v.valid === 'boolean' &&
-    nullable(str)(v.invalidReason) &&
+    nullableStr(v.invalidReason) &&
     Array.isArray(v.members) &&
     v.members.every(isMember) &&
     Array.isArray(v.partitions) &&
@@ -271,7 +276,10 @@ export interface DecodeRules {
 }
 
 function conforms(m: WireMessage, schema: Schema): m is WireMessage & PlaceMessage {
-  for (const [field, check] of schema) if (!check(m[field])) return false;
+  for (let i = 0; i < schema.length; i++) {
+    const rule = schema[i]!;
+    if (!rule[1](m[rule[0]])) return false;
+  }
   return true;
 }
 
