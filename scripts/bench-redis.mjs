@@ -4,9 +4,9 @@
 // against every store in turn, RUNS times, and the medians are printed as a Markdown table with the
 // ratios the Redis door's targets ask for. Needs redis-server and redis-benchmark on the PATH
 // (apt-get install -y redis-server redis-tools). Every process it starts is stopped, also on failure.
-// Environment: RUNS (3), REQUESTS (200000), KEYS (100000: -r, random keys), MEMORY_KEYS (300000; 0 skips
+// Environment: PLACE_ARGS (extra flags for every place, e.g. '--failure-timeout-ms 3000'), RUNS (3), REQUESTS (200000), KEYS (100000: -r, random keys), MEMORY_KEYS (300000; 0 skips
 // the memory comparison).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,25 +82,26 @@ function infoField(text, field) {
   return m === null ? null : m[1];
 }
 
-/** Runs redis-benchmark once; returns {test: {rps, p50}} from its CSV. */
+/** Runs redis-benchmark once; returns {SET: {rps, p50}, GET: {...}, errors} from its CSV (null rows when it failed). */
 function benchmark(args) {
-  const out = execFileSync('redis-benchmark', [...args, '--csv'], {
-    encoding: 'utf8',
-    timeout: 300_000,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const result = {};
-  for (const line of out.split('\n')) {
+  const r = spawnSync('redis-benchmark', [...args, '--csv'], { encoding: 'utf8', timeout: 180_000 });
+  const errors = (r.stderr.match(/Error from server/g) ?? []).length;
+  const result = { SET: null, GET: null, errors };
+  for (const line of (r.stdout ?? '').split('\n')) {
     const cells = line.split(',').map((c) => c.replace(/"/g, ''));
     if (cells[0] === 'SET' || cells[0] === 'GET')
       result[cells[0]] = { rps: Number(cells[1]), p50: Number(cells[4]) };
   }
-  if (result.SET === undefined || result.GET === undefined)
-    throw new Error(`redis-benchmark printed no SET/GET rows:\n${out}`);
+  if (result.SET === null || result.GET === null)
+    process.stderr.write(
+      `redis-benchmark ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}), ${errors} error replies\n`,
+    );
   return result;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// A failed run (NaN) sorts last: the median is of the runs that finished, if most did.
+const median = (xs) =>
+  [...xs].sort((a, b) => (Number.isNaN(a) ? 1 : Number.isNaN(b) ? -1 : a - b))[Math.floor(xs.length / 2)];
 const stop = async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await cluster?.stop();
@@ -122,6 +123,7 @@ try {
     port: BASE_PORT + 10,
     respPort: BASE_PORT + 20,
     logDir: join(work, 'placestore'),
+    placeArgs: (process.env.PLACE_ARGS ?? '').split(' ').filter((a) => a !== ''),
   });
   await waitFor('redis-server', async () => (await ask(alone, 'PING')).startsWith('+PONG'));
   await waitFor(
@@ -140,6 +142,7 @@ try {
     '-c 1': ['-c', '1', '-n', String(Math.max(2000, Math.floor(REQUESTS / 20)))],
   };
   const results = {};
+  const errorReplies = {};
   for (let run = 1; run <= RUNS; run++) {
     for (const [config, cargs] of Object.entries(configs)) {
       for (const [store, sargs] of Object.entries(stores)) {
@@ -147,10 +150,12 @@ try {
         for (const op of ['SET', 'GET']) {
           const key = `${store}|${config}|${op}`;
           results[key] ??= [];
-          results[key].push(r[op]);
+          results[key].push(r[op] ?? { rps: Number.NaN, p50: Number.NaN });
+          errorReplies[key] = (errorReplies[key] ?? 0) + r.errors;
         }
+        const show = (x) => (x === null ? 'failed' : `${Math.round(x.rps)}/s p50 ${x.p50} ms`);
         process.stderr.write(
-          `run ${run}/${RUNS} ${config.padEnd(12)} ${store.padEnd(16)} SET ${Math.round(r.SET.rps)}/s p50 ${r.SET.p50} ms, GET ${Math.round(r.GET.rps)}/s p50 ${r.GET.p50} ms\n`,
+          `run ${run}/${RUNS} ${config.padEnd(12)} ${store.padEnd(16)} SET ${show(r.SET)}, GET ${show(r.GET)}${r.errors > 0 ? `, ${r.errors} error replies` : ''}\n`,
         );
       }
     }
@@ -166,7 +171,12 @@ try {
       const field = config === '-c 1' ? 'p50' : 'rps';
       const cell = (store) => {
         const v = med(store, config, op, field);
-        return field === 'rps' ? `${Math.round(v).toLocaleString('en')} ops/s` : `p50 ${v.toFixed(3)} ms`;
+        const errs = errorReplies[`${store}|${config}|${op}`];
+        const note = errs > 0 ? ` (${errs} error replies)` : '';
+        if (Number.isNaN(v)) return `failed${note}`;
+        return (
+          (field === 'rps' ? `${Math.round(v).toLocaleString('en')} ops/s` : `p50 ${v.toFixed(3)} ms`) + note
+        );
       };
       console.log(
         `| ${config} | ${op} | ${cell('placestore')} | ${cell('redis alone')} | ${cell('redis + replica')} |`,

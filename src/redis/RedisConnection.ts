@@ -9,7 +9,7 @@ import {
   mapReply,
   type RespLimits,
   RespParser,
-  type RespProtocolError,
+  RespProtocolError,
   type RespVersion,
   simpleString,
 } from '../transport/RespCodec.js';
@@ -33,10 +33,16 @@ export interface DoorHost extends CommandHost {
   /** True when clients must log in (AUTH) first. */
   readonly usersOn: boolean;
   readonly limits: RespLimits;
+  /** The store's key and value limits (a command over them is refused whole). */
+  readonly limitsOfStore: { maxKeyBytes: number; maxValueBytes: number };
   /** Commands a connection may have waiting for answers before it stops reading. */
   readonly maxPipeline: number;
+  /** How long (ms) a request refused before it ran (no lease, say) is sent again before the refusal is the answer. */
+  readonly retryUnavailableMs: number;
   /** The connection closed. */
   closed(c: RedisConnection): void;
+  /** The place may forget a link (its login) for good: closed or replaced. */
+  forget(link: Link): void;
   /** A read begins: opens this event-loop turn's reading budget if none is open. */
   readBegins(): void;
   /** True when this turn's budget is spent: the connection then waits for the next turn (resumeTurn). */
@@ -50,7 +56,16 @@ interface Slot {
   answers: OpAnswer[];
   waiting: number;
   firstId: number;
+  /** The requests sent for the plan's operations (sent again after a refusal that ran nothing). */
+  sent: WireMessage[];
+  /** When the command's operations were first sent (door clock, ms). */
+  sentAtMs: number;
+  /** The protocol in force when the command came (a later HELLO does not change its reply). */
+  version: RespVersion;
 }
+
+/** A command, or bad input to answer in its turn, held while a login is checked or requests wait to be sent again. */
+type Held = Buffer[] | RespProtocolError;
 
 /** A link as the place sees this connection (PlaceNode keeps a login per link; AUTH makes a new one). */
 class DoorLink implements Link {
@@ -59,6 +74,8 @@ class DoorLink implements Link {
   readonly dialerAddress = null;
   /** Set when the login it was made for failed: the connection goes on with its old link. */
   dropped = false;
+  /** Set when a later login (AUTH, RESET) replaced it: closing it no longer closes the connection. */
+  retired = false;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -66,7 +83,7 @@ class DoorLink implements Link {
   ) {}
 
   get closed(): boolean {
-    return this.dropped || this.conn.isClosed;
+    return this.dropped || this.retired || this.conn.socketClosed;
   }
 
   send(msg: Tagged): void {
@@ -82,6 +99,16 @@ class DoorLink implements Link {
 const MAX_UNWRITTEN_BYTES = 64 * 1024 * 1024;
 /** Commands held while a login is checked. */
 const MAX_HELD = 1024;
+const PRE_LOGIN_LIMITS: RespLimits = {
+  maxBulkBytes: 16 * 1024,
+  maxArrayLength: 16,
+  maxInlineBytes: 16 * 1024,
+  maxCommandBytes: 64 * 1024,
+};
+/** Keys one command may name (MGET, MSET, DEL, EXISTS): each is a request in flight at the primary. */
+const MAX_KEYS_PER_COMMAND = 4096;
+/** How long a request refused before it ran waits before it is sent again. */
+const RETRY_DELAY_MS = 25;
 let nextConnectionId = 1;
 
 /**
@@ -95,7 +122,7 @@ export class RedisConnection {
   private name: Buffer | null = null;
   private link: DoorLink;
   /** A login being checked: its link, and the commands that came after it. */
-  private login: { link: DoorLink; hello: RespVersion | null; held: Buffer[][] } | null = null;
+  private login: { link: DoorLink; hello: RespVersion | null; held: Held[] } | null = null;
   private authed: boolean;
   private readonly parser: RespParser;
   private readonly queue: Slot[] = [];
@@ -118,19 +145,30 @@ export class RedisConnection {
     const remote = `${socket.remoteAddress}:${socket.remotePort} (RESP)`;
     this.link = new DoorLink(this, remote);
     this.authed = !host.usersOn;
-    this.parser = new RespParser(host.limits);
+    // Not logged in yet: small commands only, as Redis takes from unauthenticated clients.
+    this.parser = new RespParser(this.authed ? host.limits : PRE_LOGIN_LIMITS);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('drain', () => this.maybeResume());
+    // The client sent all it will (a half-close): its replies are still written, then the socket ends.
+    socket.on('end', () => this.closeAfterReplies());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.closedNow = true;
+      host.forget(this.link);
+      if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
       this.byId.clear();
       host.closed(this);
     });
   }
 
   /** True once the socket closed (answers to it are dropped). */
+  get socketClosed(): boolean {
+    return this.closedNow;
+  }
+
+  /** True once the socket closed or is closing (answers to it are dropped). */
   get isClosed(): boolean {
     return this.closedNow || this.closing;
   }
@@ -170,12 +208,27 @@ export class RedisConnection {
   }
 
   private protocolError(err: RespProtocolError): void {
+    const hold = this.login !== null ? this.login.held : this.holding() ? this.afterRetry : null;
+    if (hold !== null) {
+      // Answered in its turn, after the commands before it.
+      hold.push(err);
+      if (err.fatal) this.socket.pause();
+      return;
+    }
     this.done(errorReply(`ERR ${err.message}`));
     if (err.fatal) this.closeAfterReplies();
   }
 
   private command(args: Buffer[]): void {
     if (this.closing) return;
+    if (this.holding()) {
+      this.afterRetry.push(args);
+      if (!this.paused && this.afterRetry.length >= this.host.maxPipeline) {
+        this.paused = true;
+        this.socket.pause();
+      }
+      return;
+    }
     if (this.login !== null) {
       if (this.login.held.length >= MAX_HELD) {
         this.done(errorReply('ERR too many commands sent while the login is checked'));
@@ -204,6 +257,9 @@ export class RedisConnection {
         this.name = null;
         if (this.host.usersOn) {
           this.authed = false;
+          this.parser.setLimits(PRE_LOGIN_LIMITS);
+          this.link.retired = true;
+          this.host.forget(this.link);
           this.link = new DoorLink(this, this.link.remote);
         }
         this.done(simpleString('RESET'));
@@ -236,13 +292,22 @@ export class RedisConnection {
   /** Hands a plan's operations to the place, after checking here that they belong here. */
   private run(plan: OpsPlan): void {
     const place = this.host.place;
-    const refused = routeError(place, plan.slot);
+    const refused = routeError(place, plan.slot) ?? this.tooLarge(plan);
     if (refused !== null) {
       this.done(refused);
       return;
     }
     const n = plan.ops.length;
-    const slot: Slot = { reply: null, plan, answers: new Array(n), waiting: n, firstId: this.nextId };
+    const slot: Slot = {
+      reply: null,
+      plan,
+      answers: new Array(n),
+      waiting: n,
+      firstId: this.nextId,
+      sent: new Array(n),
+      sentAtMs: performance.now(),
+      version: this.version,
+    };
     this.queue.push(slot);
     const tv = place.tableData?.version ?? 0;
     // Requests below the oldest still waiting are never sent again: the place may forget their outcomes.
@@ -255,9 +320,87 @@ export class RedisConnection {
       if (op.v !== undefined) msg.v = op.v;
       if (op.p !== undefined) msg.p = op.p;
       if (op.a !== undefined) msg.a = op.a;
+      slot.sent[i] = msg;
       this.host.receive(this.link, msg);
+      // Refused at once (its role, say): the operations after it are not sent.
+      if (slot.reply !== null) break;
     }
   }
+
+  /**
+   * A command the place would refuse part of, refused whole before any of it is sent: too many keys
+   * for one command, or a key or value over the store's limits (so an MSET never half-applies for it).
+   */
+  private tooLarge(plan: OpsPlan): Buffer | null {
+    if (plan.ops.length > MAX_KEYS_PER_COMMAND)
+      return errorReply(
+        `ERR a command may name at most ${MAX_KEYS_PER_COMMAND} keys here; it named ${plan.ops.length}`,
+      );
+    if (plan.ops.length === 1) return null;
+    const { maxKeyBytes, maxValueBytes } = this.host.limitsOfStore;
+    for (const op of plan.ops) {
+      const keyBytes = Buffer.byteLength(op.k);
+      if (keyBytes > maxKeyBytes)
+        return errorReply(`ERR key of ${keyBytes} bytes exceeds the limit of ${maxKeyBytes} bytes`);
+      if (op.v !== undefined && op.v.length > maxValueBytes)
+        return errorReply(`ERR value of ${op.v.length} bytes exceeds the limit of ${maxValueBytes} bytes`);
+    }
+    return null;
+  }
+
+  /** Requests refused before they ran, to send again (in id order) when the retry timer fires. */
+  private retrying: WireMessage[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Commands that came while requests wait to be sent again: run after them, in order. */
+  private afterRetry: Held[] = [];
+
+  private retryLater(): void {
+    if (this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.closedNow) return;
+      const again = this.retrying.sort((a, b) => (a.id as number) - (b.id as number));
+      this.retrying = [];
+      const tv = this.host.place.tableData?.version ?? 0;
+      for (const msg of again) {
+        msg.tv = tv;
+        this.host.receive(this.link, msg);
+      }
+      this.runAfterRetry();
+      this.flush();
+    }, RETRY_DELAY_MS);
+  }
+
+  /**
+   * Runs the commands held behind retries, in one go after the retries were sent: in one turn the place's
+   * state cannot let a later request run where an earlier one, refused, would wait again.
+   */
+  private runAfterRetry(): void {
+    const held = this.afterRetry;
+    this.afterRetry = [];
+    this.releasing = true;
+    try {
+      for (const item of held) this.replay(item);
+    } finally {
+      this.releasing = false;
+    }
+    this.host.drain();
+    if (this.paused) this.maybeResume();
+  }
+
+  /** True while requests wait to be sent again: the commands after them wait too. */
+  private holding(): boolean {
+    return this.retryTimer !== null || (this.afterRetry.length > 0 && !this.releasing);
+  }
+
+  /** A held command or bad input, taken in its turn. */
+  private replay(item: Held): void {
+    if (item instanceof RespProtocolError) this.protocolError(item);
+    else this.command(item);
+  }
+
+  /** True while held commands run (they are not held again). */
+  private releasing = false;
 
   private oldestWaiting(): number {
     for (let i = this.head; i < this.queue.length; i++) {
@@ -265,6 +408,15 @@ export class RedisConnection {
       if (s.reply === null) return s.firstId;
     }
     return this.nextId;
+  }
+
+  /** The reply of a plan whose operations all succeeded; a failure to build it is an error reply, never a stall. */
+  private finish(slot: Slot): Buffer {
+    try {
+      return slot.plan!.finish(slot.answers, slot.version, slot.plan!.data);
+    } catch (err) {
+      return errorReply(`ERR could not build the reply: ${(err as Error).message}`);
+    }
   }
 
   /** An answer from the place over one of this connection's links. */
@@ -275,6 +427,18 @@ export class RedisConnection {
       const slot = this.byId.get(id)!;
       this.byId.delete(id);
       if (slot.reply === null) {
+        if (
+          msg.t === 'err' &&
+          msg.code === 'unavailable' &&
+          performance.now() - slot.sentAtMs < this.host.retryUnavailableMs
+        ) {
+          // Refused before it ran (no lease for a moment, a table to catch up with): sent again
+          // shortly, as a cluster client would, and the commands after it wait, so they keep their order.
+          this.byId.set(id, slot);
+          this.retrying.push(slot.sent[id - slot.firstId]!);
+          this.retryLater();
+          return;
+        }
         if (msg.t === 'err') {
           slot.reply = errorOfAnswer(
             this.host.place,
@@ -286,8 +450,7 @@ export class RedisConnection {
           slot.waiting = 0;
         } else {
           slot.answers[id - slot.firstId] = msg as OpAnswer;
-          if (--slot.waiting === 0)
-            slot.reply = slot.plan!.finish(slot.answers, this.version, slot.plan!.data);
+          if (--slot.waiting === 0) slot.reply = this.finish(slot);
         }
         if (slot.reply !== null) {
           for (let i = slot.firstId; i < slot.firstId + slot.answers.length; i++) this.byId.delete(i);
@@ -306,7 +469,7 @@ export class RedisConnection {
   /** The place closed a link: a failed login's (the connection goes on) or a live one's (it ends). */
   linkClosed(link: DoorLink): void {
     if (this.login !== null && link === this.login.link) return;
-    if (link.dropped) return;
+    if (link.dropped || link.retired) return;
     this.closeAfterReplies();
   }
 
@@ -330,13 +493,24 @@ export class RedisConnection {
     const link = new DoorLink(this, this.link.remote);
     this.login = { link, hello, held: [] };
     // The place answers authOk or an error over the new link; the commands after wait for it.
-    const slot: Slot = { reply: null, plan: null, answers: [], waiting: 1, firstId: 0 };
+    const slot: Slot = {
+      reply: null,
+      plan: null,
+      answers: [],
+      waiting: 1,
+      firstId: 0,
+      sent: [],
+      sentAtMs: 0,
+      version: this.version,
+    };
     this.queue.push(slot);
     this.loginSlot = slot;
     this.host.receive(link, { t: 'auth', user, password });
   }
 
   private loginSlot: Slot | null = null;
+  /** HELLO's SETNAME, taken once its AUTH succeeds. */
+  private nameAfterLogin: Buffer | null = null;
 
   private loginDone(ok: boolean): void {
     const login = this.login!;
@@ -344,16 +518,22 @@ export class RedisConnection {
     this.login = null;
     this.loginSlot = null;
     if (ok) {
+      // The old link's login is over: the place forgets it (its answers in flight still come here).
+      this.link.retired = true;
+      this.host.forget(this.link);
       this.link = login.link;
+      if (this.nameAfterLogin !== null) this.name = this.nameAfterLogin;
       this.authed = true;
+      this.parser.setLimits(this.host.limits);
       if (login.hello !== null) this.version = login.hello;
       slot.reply = login.hello !== null ? this.helloReply() : OK;
     } else {
       login.link.dropped = true;
       slot.reply = errorReply('WRONGPASS invalid username-password pair or user is disabled.');
     }
+    this.nameAfterLogin = null;
     slot.waiting = 0;
-    for (const args of login.held) this.command(args);
+    for (const item of login.held) this.replay(item);
     this.host.drain();
     this.scheduleFlush();
   }
@@ -388,8 +568,8 @@ export class RedisConnection {
         return;
       }
     }
-    if (name !== null) this.name = name;
     if (auth !== null) {
+      if (name !== null) this.nameAfterLogin = name;
       this.auth([Buffer.from('hello'), ...auth], version);
       return;
     }
@@ -401,6 +581,7 @@ export class RedisConnection {
       );
       return;
     }
+    if (name !== null) this.name = name;
     this.version = version;
     this.done(this.helloReply());
   }
@@ -453,7 +634,17 @@ export class RedisConnection {
   /** A reply ready now, in its turn after the commands before it. */
   private done(reply: Buffer): void {
     if (this.head === this.queue.length) this.out.push(reply);
-    else this.queue.push({ reply, plan: null, answers: [], waiting: 0, firstId: 0 });
+    else
+      this.queue.push({
+        reply,
+        plan: null,
+        answers: [],
+        waiting: 0,
+        firstId: 0,
+        sent: [],
+        sentAtMs: 0,
+        version: 2,
+      });
   }
 
   private pending(): number {

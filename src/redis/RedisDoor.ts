@@ -22,6 +22,8 @@ export interface RedisDoorOptions {
   limits?: RespLimits;
   /** Commands one connection may have in flight before it stops reading (default 4096). */
   maxPipeline?: number;
+  /** How long a request refused before it ran is sent again before the refusal is answered (default: the failure timeout). */
+  retryUnavailableMs?: number;
   /** Open connections at most (default 10,000); one more is told why and closed. */
   maxConnections?: number;
   log?: (level: 'warn' | 'info', msg: string) => void;
@@ -39,6 +41,8 @@ export class RedisDoor implements DoorHost {
   readonly usersOn: boolean;
   readonly limits: RespLimits;
   readonly maxPipeline: number;
+  readonly retryUnavailableMs: number;
+  readonly limitsOfStore: { maxKeyBytes: number; maxValueBytes: number };
   private readonly maxConnections: number;
   private readonly log: NonNullable<RedisDoorOptions['log']>;
   private readonly startedMs = Date.now();
@@ -59,8 +63,14 @@ export class RedisDoor implements DoorHost {
       ...DEFAULT_RESP_LIMITS,
       // A value over the store's limit still parses, so it is refused with a reply, not a closed link.
       maxBulkBytes: Math.max(DEFAULT_RESP_LIMITS.maxBulkBytes, maxValueBytes * 2),
+      maxArrayLength: 64 * 1024,
+      // Every key of a command is in flight at once: MSET's values are bounded together.
+      maxCommandBytes: Math.max(64 * 1024 * 1024, maxValueBytes * 4),
     };
     this.maxPipeline = options.maxPipeline ?? 4096;
+    this.limitsOfStore = node.config.limits;
+    // A lease that lapsed under load is back within a failure timeout, or the place is cut off.
+    this.retryUnavailableMs = options.retryUnavailableMs ?? node.config.failureTimeoutMs;
     this.maxConnections = options.maxConnections ?? 10_000;
     this.log = options.log ?? (() => {});
   }
@@ -81,6 +91,10 @@ export class RedisDoor implements DoorHost {
 
   drain(): void {
     this.node.drain();
+  }
+
+  forget(link: Link): void {
+    this.node.forget(link);
   }
 
   closed(c: RedisConnection): void {
@@ -112,12 +126,16 @@ export class RedisDoor implements DoorHost {
     const t = this.tlsConfig;
     const server =
       t === undefined
-        ? createNetServer((s) => this.accept(s))
-        : createTlsServer({ ...serverOptions(t), minVersion: TLS_MIN_VERSION }, (s) => this.accept(s));
+        ? createNetServer({ allowHalfOpen: true }, (s) => this.accept(s))
+        : createTlsServer({ ...serverOptions(t), minVersion: TLS_MIN_VERSION, allowHalfOpen: true }, (s) =>
+            this.accept(s),
+          );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
+        // Accepting can fail later (too many open files): logged, and the place goes on.
+        server.on('error', (err) => this.log('warn', `RESP port: ${err.message}`));
         resolve();
       });
     });
@@ -144,6 +162,8 @@ export class RedisDoor implements DoorHost {
   }
 
   private accept(socket: Socket): void {
+    // A peer may reset the connection at any time, a refused one too: never an unhandled error.
+    socket.on('error', () => socket.destroy());
     const t = this.tlsConfig;
     if (t !== undefined && (t.clientCerts ?? 'require') === 'require' && !(socket as TLSSocket).authorized) {
       socket.end(

@@ -326,6 +326,11 @@ export class PlaceNode {
     }
   }
 
+  /** A client link that is closed or replaced (an adapter's own, as the Redis door's): its login is forgotten. */
+  forget(link: Link): void {
+    this.loggedInLinks.delete(link);
+  }
+
   /** Sends what the place decided so far. */
   drain(): void {
     if (this.failed) return;

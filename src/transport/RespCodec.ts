@@ -12,6 +12,8 @@ export interface RespLimits {
   maxArrayLength: number;
   /** Longest inline command (a line of text), bytes. */
   maxInlineBytes: number;
+  /** Most bytes of arguments in one command (default: no bound beyond the others). */
+  maxCommandBytes?: number;
 }
 
 export const DEFAULT_RESP_LIMITS: RespLimits = {
@@ -41,6 +43,8 @@ interface Partial {
   args: Buffer[];
   remaining: number;
   bulk: number | null;
+  /** Bytes of the arguments so far. */
+  bytes: number;
 }
 
 /**
@@ -58,7 +62,12 @@ export class RespParser {
   private partial: Partial | null = null;
   private failed = false;
 
-  constructor(private readonly limits: RespLimits = DEFAULT_RESP_LIMITS) {}
+  constructor(private limits: RespLimits = DEFAULT_RESP_LIMITS) {}
+
+  /** Limits for what comes next (a connection not logged in yet gets small ones, as in Redis). */
+  setLimits(limits: RespLimits): void {
+    this.limits = limits;
+  }
 
   /** Bytes received and not yet parsed into commands (bounded by the limits). */
   get buffered(): number {
@@ -105,7 +114,7 @@ export class RespParser {
       if (n > this.limits.maxArrayLength || n < -1)
         return new RespProtocolError('Protocol error: invalid multibulk length', true);
       if (n <= 0) return 'ok'; // an empty command is nothing, as in Redis
-      this.partial = { args: [], remaining: n, bulk: null };
+      this.partial = { args: [], remaining: n, bulk: null, bytes: 0 };
       return 'ok';
     }
     if (p.bulk === null) {
@@ -119,6 +128,9 @@ export class RespParser {
       if (n instanceof RespProtocolError) return n;
       if (n < 0 || n > this.limits.maxBulkBytes)
         return new RespProtocolError('Protocol error: invalid bulk length', true);
+      p.bytes += n;
+      if (p.bytes > (this.limits.maxCommandBytes ?? Number.POSITIVE_INFINITY))
+        return new RespProtocolError('Protocol error: command too large', true);
       p.bulk = n;
     }
     const end = this.off + p.bulk + 2;

@@ -8,7 +8,7 @@ import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopChild, waitUntil } from '../support/cli.js';
 import { freePorts } from '../support/ports.js';
-import { RawResp } from '../support/resp.js';
+import { encodeCommand, RawResp } from '../support/resp.js';
 
 const has = (cmd: string) => spawnSync(cmd, ['--version']).status === 0;
 const REDIS_SERVER = has('redis-server');
@@ -99,6 +99,16 @@ async function following(conns: RawResp[], args: (string | Buffer)[]): Promise<B
     target = conns[Number(moved[1]) - respPort]!;
   }
   throw new Error(`more than 3 redirects for ${args.join(' ')}`);
+}
+
+/** A new connection to the RESP port of key's primary. */
+async function primaryOf(key: string): Promise<RawResp> {
+  const probe = await RawResp.connect(resp(0));
+  const moved = /^-MOVED \d+ 127\.0\.0\.1:(\d+)/.exec(await probe.call('STRLEN', key));
+  probe.close();
+  const c = await RawResp.connect(resp(moved === null ? 0 : Number(moved[1]) - respPort));
+  raw.push(c);
+  return c;
 }
 
 describe('the Redis door against a real redis-server', () => {
@@ -298,7 +308,15 @@ describe('bad input on the RESP port', () => {
     expect(await c.call('SET', 'x')).toBe("-ERR wrong number of arguments for 'set' command\r\n");
     expect(await c.call('GET', Buffer.from([0xff]))).toMatch(/^-ERR placestore keys must be valid UTF-8/);
     const tooBig = Buffer.alloc(1024 * 1024 + 1, 'a');
-    expect(await c.call('SET', '{k}big', tooBig)).toMatch(/^-(ERR .*exceeds the limit|MOVED)/);
+    const conns = await placestoreConnections();
+    expect((await following(conns, ['SET', '{k}big', tooBig])).toString()).toMatch(
+      /^-ERR value of 1048582 bytes exceeds the limit of 1048576 bytes/,
+    );
+    // A multi-key command over a limit is refused whole: nothing of it is stored.
+    expect((await following(conns, ['MSET', '{k}a', '1', '{k}b', tooBig])).toString()).toMatch(
+      /^-ERR value of \d+ bytes exceeds the limit/,
+    );
+    expect((await following(conns, ['EXISTS', '{k}a', '{k}b'])).toString()).toBe(':0\r\n');
     c.write('PING "unbalanced\r\n');
     expect((await c.reply())!.toString()).toBe('-ERR Protocol error: unbalanced quotes in request\r\n');
     // Inline commands, as redis-cli and telnet users send them.
@@ -331,16 +349,95 @@ describe('bad input on the RESP port', () => {
     const c = await RawResp.connect(resp(0));
     raw.push(c);
     const n = 400;
+    // Writes wait for a backup, reads and ECHO do not: each reply names its command.
     const batch: Buffer[] = [];
-    for (let i = 0; i < n; i++) {
-      const { encodeCommand } = await import('../support/resp.js');
-      batch.push(encodeCommand(i % 2 === 0 ? ['SET', `p:${i}`, `${i}`] : ['ECHO', `${i}`]));
-    }
+    for (let i = 0; i < n; i++)
+      batch.push(encodeCommand(i % 2 === 0 ? ['INCRBY', `p:${i}`, `${i + 1}`] : ['ECHO', `${i}`]));
     c.write(Buffer.concat(batch));
+    let served = 0;
     for (let i = 0; i < n; i++) {
       const r = (await c.reply())!.toString();
       if (i % 2 === 1) expect(r).toBe(`$${String(i).length}\r\n${i}\r\n`);
-      else expect(r === '+OK\r\n' || r.startsWith('-MOVED')).toBe(true);
+      else if (!r.startsWith('-MOVED')) {
+        expect(r).toBe(`:${i + 1}\r\n`);
+        served++;
+      }
     }
+    expect(served).toBeGreaterThan(20);
   });
+
+  it('a reply keeps the protocol of its command, whatever HELLO came after it', async () => {
+    const c = await primaryOf('x');
+    c.write(
+      Buffer.concat([
+        encodeCommand(['GET', 'x']),
+        encodeCommand(['HELLO', '3']),
+        encodeCommand(['GET', 'x']),
+      ]),
+    );
+    expect((await c.reply())!.toString()).toBe('$-1\r\n');
+    expect((await c.reply())!.toString()).toMatch(/^%7\r\n/);
+    expect((await c.reply())!.toString()).toBe('_\r\n');
+  });
+
+  it('a client that half-closes after its command still gets the reply', async () => {
+    const c = await primaryOf('half');
+    c.socket.end(encodeCommand(['SET', 'half', 'closed']));
+    expect((await c.reply())!.toString()).toBe('+OK\r\n');
+    expect(await c.reply()).toBe(null);
+  });
+});
+
+describe('a lease that lapses for a moment', () => {
+  let slow: LocalCluster | undefined;
+  let slowResp = 0;
+  let leaderPid = 0;
+
+  afterAll(async () => {
+    if (leaderPid !== 0) {
+      try {
+        process.kill(leaderPid, 'SIGCONT');
+      } catch {}
+    }
+    await slow?.stop();
+  });
+
+  it('holds a request (and the ones after it) until the lease is back, instead of answering CLUSTERDOWN', async () => {
+    const port = await freePorts(6);
+    slowResp = port + 3;
+    slow = await LocalCluster.start({
+      places: 3,
+      spares: 0,
+      port,
+      respPort: slowResp,
+      placeArgs: ['--partitions', '16', '--failure-timeout-ms', '3000'],
+    });
+    const status = await slow.status();
+    const leader = status.places.find((p) => p.role === 'leader')!;
+    const other = status.places.findIndex((p) => p.role !== 'leader');
+    const c = await RawResp.connect(`127.0.0.1:${slowResp + other}`);
+    raw.push(c);
+    let key = '';
+    for (let i = 0; key === '' && i < 500; i++)
+      if (!(await c.call('STRLEN', `own${i}`)).startsWith('-MOVED')) key = `own${i}`;
+    expect(key).not.toBe('');
+    // With the leader stopped, this place's lease lapses within half a failure timeout.
+    leaderPid = leader.pid;
+    process.kill(leaderPid, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    let held: Promise<Buffer | null> | null = null;
+    for (let n = 0; held === null && Date.now() - stoppedAt < 2400; n++) {
+      c.send('SET', key, `v${n}`);
+      const reply = c.reply(10_000);
+      const quick = await Promise.race([reply, new Promise<null>((r) => setTimeout(() => r(null), 300))]);
+      if (quick === null) held = reply;
+      else expect(quick.toString()).toBe('+OK\r\n');
+    }
+    expect(held).not.toBe(null);
+    c.send('GET', key);
+    process.kill(leaderPid, 'SIGCONT');
+    leaderPid = 0;
+    expect((await held!)!.toString()).toBe('+OK\r\n');
+    expect((await c.reply(10_000))!.toString()).toMatch(/^\$\d+\r\nv\d+\r\n$/);
+  }, 60_000);
 });
