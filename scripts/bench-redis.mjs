@@ -160,38 +160,43 @@ try {
       }
     }
   }
-  const med = (store, config, op, field) => median(results[`${store}|${config}|${op}`].map((x) => x[field]));
-  console.log(
-    `redis-benchmark ${common.join(' ')} (${REQUESTS} requests; x4 with -P 16), median of ${RUNS} runs, side by side; Redis ${infoField(await ask(alone, 'INFO server'), 'redis_version')}\n`,
-  );
-  console.log('| configuration | op | placestore (3 places, --cluster) | redis alone | redis + replica |');
-  console.log('|---|---|---|---|---|');
-  for (const config of Object.keys(configs)) {
-    for (const op of ['SET', 'GET']) {
-      const field = config === '-c 1' ? 'p50' : 'rps';
-      const cell = (store) => {
-        const v = med(store, config, op, field);
-        const errs = errorReplies[`${store}|${config}|${op}`];
-        const note = errs > 0 ? ` (${errs} error replies)` : '';
-        if (Number.isNaN(v)) return `failed${note}`;
-        return (
-          (field === 'rps' ? `${Math.round(v).toLocaleString('en')} ops/s` : `p50 ${v.toFixed(3)} ms`) + note
+  if (RUNS > 0) await printSpeed();
+  async function printSpeed() {
+    const med = (store, config, op, field) =>
+      median(results[`${store}|${config}|${op}`].map((x) => x[field]));
+    console.log(
+      `redis-benchmark ${common.join(' ')} (${REQUESTS} requests; x4 with -P 16), median of ${RUNS} runs, side by side; Redis ${infoField(await ask(alone, 'INFO server'), 'redis_version')}\n`,
+    );
+    console.log('| configuration | op | placestore (3 places, --cluster) | redis alone | redis + replica |');
+    console.log('|---|---|---|---|---|');
+    for (const config of Object.keys(configs)) {
+      for (const op of ['SET', 'GET']) {
+        const field = config === '-c 1' ? 'p50' : 'rps';
+        const cell = (store) => {
+          const v = med(store, config, op, field);
+          const errs = errorReplies[`${store}|${config}|${op}`];
+          const note = errs > 0 ? ` (${errs} error replies)` : '';
+          if (Number.isNaN(v)) return `failed${note}`;
+          return (
+            (field === 'rps' ? `${Math.round(v).toLocaleString('en')} ops/s` : `p50 ${v.toFixed(3)} ms`) +
+            note
+          );
+        };
+        console.log(
+          `| ${config} | ${op} | ${cell('placestore')} | ${cell('redis alone')} | ${cell('redis + replica')} |`,
         );
-      };
-      console.log(
-        `| ${config} | ${op} | ${cell('placestore')} | ${cell('redis alone')} | ${cell('redis + replica')} |`,
-      );
+      }
     }
-  }
-  console.log('\n| target | configuration | placestore / redis alone |');
-  console.log('|---|---|---|');
-  for (const config of ['-c 50', '-c 50 -P 16']) {
-    for (const [op, target] of [
-      ['SET', 'replicated SET ≥ 0.5x, then 1x, unreplicated redis SET'],
-      ['GET', 'GET ≥ 0.7x, then 1x, redis GET'],
-    ]) {
-      const ratio = med('placestore', config, op, 'rps') / med('redis alone', config, op, 'rps');
-      console.log(`| ${target} | ${config} | ${ratio.toFixed(2)}x |`);
+    console.log('\n| target | configuration | placestore / redis alone |');
+    console.log('|---|---|---|');
+    for (const config of ['-c 50', '-c 50 -P 16']) {
+      for (const [op, target] of [
+        ['SET', 'replicated SET ≥ 0.5x, then 1x, unreplicated redis SET'],
+        ['GET', 'GET ≥ 0.7x, then 1x, redis GET'],
+      ]) {
+        const ratio = med('placestore', config, op, 'rps') / med('redis alone', config, op, 'rps');
+        console.log(`| ${target} | ${config} | ${ratio.toFixed(2)}x |`);
+      }
     }
   }
   if (MEMORY_KEYS > 0) {
@@ -203,6 +208,10 @@ try {
     const before = pids.reduce((s, pid) => s + rss(pid), 0);
     const used = async (port) => Number(infoField(await ask(port, 'INFO memory'), 'used_memory'));
     const redisBefore = (await used(primary)) + (await used(replica));
+    const dbsize = async (port) => Number((await ask(port, 'DBSIZE')).slice(1));
+    let placestoreKeysBefore = 0;
+    for (let i = 0; i < 3; i++) placestoreKeysBefore += await dbsize(BASE_PORT + 20 + i);
+    const redisKeysBefore = await dbsize(primary);
     // -r with as many requests as keys leaves some keys unwritten: DBSIZE counts the ones that are.
     const load = [
       '-d',
@@ -223,13 +232,14 @@ try {
       const b = Number((await ask(replica, 'DBSIZE')).slice(1));
       return a === b;
     });
-    let placestoreKeys = 0;
-    for (let i = 0; i < 3; i++) placestoreKeys += Number((await ask(BASE_PORT + 20 + i, 'DBSIZE')).slice(1));
-    const redisKeys = Number((await ask(primary, 'DBSIZE')).slice(1));
+    // Keys the load added (the speed runs wrote some already); redis-benchmark --cluster names keys per node.
+    let placestoreKeys = -placestoreKeysBefore;
+    for (let i = 0; i < 3; i++) placestoreKeys += await dbsize(BASE_PORT + 20 + i);
+    const redisKeys = (await dbsize(primary)) - redisKeysBefore;
     const ours = (pids.reduce((s, pid) => s + rss(pid), 0) - before) / placestoreKeys;
     const theirs = ((await used(primary)) + (await used(replica)) - redisBefore) / redisKeys;
     console.log(
-      `\nMemory per key, ${placestoreKeys} keys of 100 bytes (redis-benchmark -r ${MEMORY_KEYS}): placestore ${Math.round(ours)} B (RSS growth of 3 places, primary + backup), Redis ${Math.round(theirs)} B (used_memory growth, primary + replica, ${redisKeys} keys): ${(ours / theirs).toFixed(2)}x (target ≤ 1.5x)`,
+      `\nMemory per key added, ${placestoreKeys} keys of 100 bytes (redis-benchmark -r ${MEMORY_KEYS}): placestore ${Math.round(ours)} B (RSS growth of 3 places, primary + backup), Redis ${Math.round(theirs)} B (used_memory growth, primary + replica, ${redisKeys} keys): ${(ours / theirs).toFixed(2)}x (target ≤ 1.5x)`,
     );
   }
 } finally {
