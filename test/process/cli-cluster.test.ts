@@ -92,11 +92,14 @@ describe('the command line against a local cluster', () => {
           'loopBlockMs',
           'pid',
           'primaries',
+          'resp',
           'role',
           'state',
           'zone',
         ].sort(),
       );
+      // No --resp-port: no place serves Redis clients.
+      expect(p.resp).toBe(null);
       expect(alive(p.pid)).toBe(true);
       // Each place's longest event-loop block lately, from its heartbeats (the leader's own at once).
       expect(p.loopBlockMs === null || Number.isInteger(p.loopBlockMs)).toBe(true);
