@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Packr } from 'msgpackr';
 import type { Place } from '../protocol/Place.js';
-import { redisStringOf } from '../protocol/requests/redisProcessors.js';
+import { int64Of, redisStringOf, WRONGTYPE as WRONGTYPE_TEXT } from '../protocol/requests/redisProcessors.js';
 import { keySlot } from '../protocol/table/keyPartition.js';
 import type { OpCode } from '../protocol/wire/messages.js';
 import {
@@ -76,7 +76,7 @@ interface CommandSpec {
 export const OK = simpleString('OK');
 const NIL2 = bulkReply(null, 2);
 const NIL3 = bulkReply(null, 3);
-const WRONGTYPE = errorReply('WRONGTYPE Operation against a key holding the wrong kind of value');
+const WRONGTYPE = errorReply(WRONGTYPE_TEXT);
 const SYNTAX = errorReply('ERR syntax error');
 const NOT_AN_INTEGER = errorReply('ERR value is not an integer or out of range');
 const CROSSSLOT = errorReply("CROSSSLOT Keys in request don't hash to the same slot");
@@ -93,10 +93,7 @@ function keyOf(b: Buffer): string | Buffer {
 
 /** A whole number as Redis takes one (string2ll), or null. */
 function integerArg(b: Buffer): bigint | null {
-  const s = b.toString('latin1');
-  if (s.length > 20 || !/^(0|-?[1-9]\d*)$/.test(s)) return null;
-  const n = BigInt(s);
-  return n < -(2n ** 63n) || n > 2n ** 63n - 1n ? null : n;
+  return int64Of(b.toString('latin1'));
 }
 
 /** The keys of a multi-key command: one slot, or the error reply. */

@@ -79,9 +79,9 @@ const incrby: Processor = (value, arg) => {
   } else {
     const s = current(value)!;
     const text = typeof s === 'string' ? s : Buffer.from(s).toString('latin1');
-    if (!isInteger(text)) throw new Error(NOT_AN_INTEGER);
-    base = BigInt(text);
-    if (base < INT64_MIN || base > INT64_MAX) throw new Error(NOT_AN_INTEGER);
+    const parsed = int64Of(text);
+    if (parsed === null) throw new Error(NOT_AN_INTEGER);
+    base = parsed;
   }
   const next = base + by;
   if (next < INT64_MIN || next > INT64_MAX) throw new Error('ERR increment or decrement would overflow');
@@ -94,6 +94,13 @@ const incrby: Processor = (value, arg) => {
 /** A whole number as Redis's string2ll takes it: an optional minus, no leading zeros, at most 20 characters. */
 function isInteger(s: string): boolean {
   return s.length <= 20 && /^(0|-?[1-9]\d*)$/.test(s);
+}
+
+/** A signed 64-bit integer written as Redis takes one, or null. */
+export function int64Of(s: string): bigint | null {
+  if (!isInteger(s)) return null;
+  const n = BigInt(s);
+  return n < INT64_MIN || n > INT64_MAX ? null : n;
 }
 
 /** Appends bytes to a string value (absent counts as empty); returns the new length in bytes. */
