@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Packr } from 'msgpackr';
 import type { Place } from '../protocol/Place.js';
 import { int64Of, redisStringOf, WRONGTYPE as WRONGTYPE_TEXT } from '../protocol/requests/redisProcessors.js';
-import { keySlot } from '../protocol/table/keyPartition.js';
+import { keySlot, slotOfBytes } from '../protocol/table/keyPartition.js';
 import type { OpCode } from '../protocol/wire/messages.js';
 import {
   arrayReply,
@@ -238,7 +238,7 @@ function planCluster(args: Buffer[], v: RespVersion, host: CommandHost): Plan {
       return bulkReply(clusterInfo(table, place.invalid), v);
     case 'keyslot':
       if (args.length !== 3) return errorReply("ERR wrong number of arguments for 'cluster|keyslot' command");
-      return integerReply(keySlot(args[2]!.toString('utf8')));
+      return integerReply(slotOfBytes(args[2]!));
     case 'myid': {
       const me = table?.members.find((m) => m.id === place.id);
       return me === undefined
