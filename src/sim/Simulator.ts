@@ -398,15 +398,16 @@ export class Simulator {
       );
       return;
     }
-    for (const [k, v] of rep.data) {
-      const w = b.data.get(k);
-      if (w !== v) {
-        this.fail(
-          `backup ${partner} of partition ${partition} differs from its primary on key ${k} at seq ${b.seq}`,
-        );
-        return;
-      }
-    }
+    // forEach, not for-of over entries: no [key, value] array per key (this runs every few steps).
+    let differing: string | null = null;
+    const theirs = b.data;
+    rep.data.forEach((v, k) => {
+      if (differing === null && theirs.get(k) !== v) differing = k;
+    });
+    if (differing !== null)
+      this.fail(
+        `backup ${partner} of partition ${partition} differs from its primary on key ${differing} at seq ${b.seq}`,
+      );
   }
 
   private crash(p: SimPlace, why: string): void {
