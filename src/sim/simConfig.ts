@@ -17,8 +17,8 @@ export interface SimConfig {
   mode: 'normal' | 'catastrophe';
   /** Operations per simulated second, across all clients. */
   rate: number;
-  /** How messages travel: encoded as on the wire, or shared (faster). */
-  copy: 'wire' | 'shared';
+  /** How messages travel: encoded as on the wire, shared (faster), or shared and frozen (MemoryNetwork.copy). */
+  copy: 'wire' | 'shared' | 'frozen';
   /** Keys written before the workload, so copies of partitions take several pieces. */
   prefillKeys: number;
   /** Bytes per snapshot piece (small, so that copies overlap with writes). */

@@ -227,10 +227,11 @@ export class MemoryNetwork {
   lastStepFor: string | null = null;
   /**
    * wire: every message is encoded and decoded as on TCP (catches what does not survive the wire).
-   * shared: the receiver gets a shallow copy of the sender's object, which is faster; protocol code
-   * never mutates what it received.
+   * shared: the receiver gets the sender's object (a client's, a shallow copy), which is faster.
+   * frozen: shared, with every message frozen as it is sent, so that a sender changing a message it
+   * sent, or a receiver one it got, throws (shared mode relies on neither happening).
    */
-  copy: 'wire' | 'shared' = 'wire';
+  copy: 'wire' | 'shared' | 'frozen' = 'wire';
   delivered = 0;
   /** Largest message a link carries, as TCP's frame limit: a larger one throws at send (FrameError). */
   maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
@@ -431,15 +432,21 @@ export class MemoryNetwork {
         false,
       );
     via.lastArrival = at;
-    // A shallow copy in shared mode: senders may reuse a request object (a retry updates its tv).
+    // Shared mode: a client's message is copied, as clients reuse a request object (a retry updates its
+    // tv); a place's goes as it is, since places build each message afresh and never touch one sent.
     this.messages.push({
       at,
       seq: this.seq++,
       to,
       via,
       bytes,
-      msg: wire ? null : shallowCopy(msg),
+      msg: wire ? null : this.shared(msg, via.peer.owner.role),
     });
+  }
+
+  private shared(msg: WireMessage, senderRole: PeerRole): WireMessage {
+    const out = senderRole === 'place' ? msg : shallowCopy(msg);
+    return this.copy === 'frozen' ? Object.freeze(out) : out;
   }
 
   /** @internal The other end closed `via`'s connection: it closes after what is on its way. */

@@ -79,6 +79,17 @@ describe('deterministic simulation', () => {
     expect(ops).toBeGreaterThan(200_000);
   }, 120_000);
 
+  it('no place or client changes a message once sent or received: seeds with every message frozen pass', async () => {
+    // The campaign's shared mode hands a place's message object itself to its receiver; it relies on this.
+    const failed: string[] = [];
+    for (const mode of ['normal', 'catastrophe'] as const)
+      for (let seed = 1; seed <= 8; seed++) {
+        const r = await simulateSeed(seed, { mode, copy: 'frozen' });
+        if (!r.ok) failed.push(`${mode} seed ${seed}: ${r.failure}`);
+      }
+    expect(failed).toEqual([]);
+  }, 60_000);
+
   it('partitions of every shape are part of the fault mix, and each heals', async () => {
     const kinds = new Map<string, number>();
     let heals = 0;

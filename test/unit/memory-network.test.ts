@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/transport/MemoryNetwork.js';
+import type { WireMessage } from '../../src/transport/Transport.js';
 
 describe('the in-memory network', () => {
   it('keeps the order of a connection when its receiver is busy and then stopped (found in review)', async () => {
@@ -76,5 +77,38 @@ describe('a stopped process that resumes', () => {
       // What was sent before the close arrives; the larger message never left.
       expect(got).toEqual(['op']);
     }
+  });
+
+  it("in frozen mode a message cannot be changed once sent, by its sender or its receiver; a client's is a copy", async () => {
+    const net = new MemoryNetwork(1);
+    net.copy = 'frozen';
+    const place = net.transport('p', 'place');
+    const client = net.transport('c');
+    const other = net.transport('q', 'place');
+    await other.listen('q');
+    await place.listen('p');
+    const got: WireMessage[] = [];
+    other.onMessage((_l, m) => got.push(m));
+    let receiverError: unknown = null;
+    place.onMessage((_l, m) => {
+      try {
+        (m as { tv: number }).tv = 99;
+      } catch (err) {
+        receiverError = err;
+      }
+    });
+    const sent: WireMessage = { t: 'hb', term: 1 };
+    place.linkTo('q').send(sent);
+    expect(() => {
+      (sent as { term: number }).term = 2;
+    }).toThrow(TypeError);
+    const request: WireMessage = { t: 'op', tv: 1 };
+    client.linkTo('p').send(request);
+    // The client reuses its request object (a retry): what is on its way is not changed by that.
+    (request as { tv: number }).tv = 2;
+    await net.runFor(50);
+    expect(got).toEqual([{ t: 'hb', term: 1 }]);
+    expect(got[0]).toBe(sent);
+    expect(receiverError).toBeInstanceOf(TypeError);
   });
 });
