@@ -92,7 +92,7 @@ describe('a stopped process that resumes', () => {
     let receiverError: unknown = null;
     place.onMessage((_l, m) => {
       try {
-        (m as { tv: number }).tv = 99;
+        (m as unknown as { tv: number }).tv = 99;
       } catch (err) {
         receiverError = err;
       }
@@ -100,12 +100,12 @@ describe('a stopped process that resumes', () => {
     const sent: WireMessage = { t: 'hb', term: 1 };
     place.linkTo('q').send(sent);
     expect(() => {
-      (sent as { term: number }).term = 2;
+      (sent as unknown as { term: number }).term = 2;
     }).toThrow(TypeError);
     const request: WireMessage = { t: 'op', tv: 1 };
     client.linkTo('p').send(request);
     // The client reuses its request object (a retry): what is on its way is not changed by that.
-    (request as { tv: number }).tv = 2;
+    (request as unknown as { tv: number }).tv = 2;
     await net.runFor(50);
     expect(got).toEqual([{ t: 'hb', term: 1 }]);
     expect(got[0]).toBe(sent);
