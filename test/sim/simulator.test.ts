@@ -57,6 +57,14 @@ describe('deterministic simulation', () => {
     expect((await simulateSeed(1512, {})).failure).toBeNull();
   });
 
+  it('seed 5095 (found by the 10,000-seed campaign) serves again within the bound while a primary cannot reach the leader', async () => {
+    // A link cut one way, from a primary to the leader, just as that primary's copies to a new spare
+    // were ending: it held their only complete copy, so it was kept, without a lease; and its reports
+    // that the copies were complete never reached the leader, so the spare never became their backup.
+    // The report now also goes through the copy's target, which passes it on to the leader.
+    expect((await simulateSeed(5095, {})).failure).toBeNull();
+  });
+
   it('seed 1820 (found by a partition campaign) keeps one primary per partition', async () => {
     // A place cut off, holding a last copy, is demoted (its other primaries go to their backups) in a
     // table not yet committed; heard again meanwhile, it was given a lease on its old table: two

@@ -4,6 +4,7 @@ import { formTable, type Member, type TableData } from '../../src/protocol/table
 import {
   completeCopy,
   completeHandover,
+  declareSilent,
   markDead,
   planHandovers,
   planRepair,
@@ -83,6 +84,30 @@ describe('table changes on failure', () => {
     expect(repaired.partitions.filter((a) => a.state === 'migrating').every((a) => a.target === 3)).toBe(
       true,
     );
+  });
+
+  it('a silent place kept as a member (it holds a last copy) is given no copy: its backups go elsewhere and stay there', () => {
+    // Partition p: primary 0, no backup, a copy under way to 1. Place 0 falls silent: it holds the
+    // last complete copy, so it stays a member, and its backup roles are taken off it.
+    let t = settle(planRepair(cluster(4, 0, 12)));
+    const last = t.partitions.findIndex((a) => a.primary === 0);
+    t = {
+      ...t,
+      partitions: t.partitions.map((a, i) =>
+        i === last ? { ...a, backup: null, target: 1, state: 'migrating' as const } : a,
+      ),
+    };
+    const backedBy0 = t.partitions.flatMap((a, i) => (a.backup === 0 ? [i] : []));
+    expect(backedBy0.length).toBeGreaterThan(0);
+    let next = t;
+    for (let look = 0; look < 3; look++) next = planRepair(declareSilent(next, [0], []), [0]);
+    expect(next.members.find((m) => m.id === 0)?.state).toBe('active');
+    for (const i of backedBy0) {
+      expect(next.partitions[i]!.backup).toBeNull();
+      expect([null, 0]).not.toContain(next.partitions[i]!.target);
+    }
+    // Each later look changes nothing: no target taken off and given back, over and over.
+    expect(planRepair(declareSilent(next, [0], []), [0])).toBe(next);
   });
 
   it('a partition with no copy left makes the table invalid, naming the partitions', () => {

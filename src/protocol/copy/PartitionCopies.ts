@@ -58,6 +58,8 @@ export class PartitionCopies {
   private readonly states: CopyState[] = [];
   /** When completion was last reported per partition (reports repeat until the table shows them). */
   private readonly reportedAt: number[] = [];
+  /** Reports of completion sent per partition since its copy or handover began. */
+  private readonly reports: number[] = [];
   /** Attempts started by this place (numbers them). */
   private attempts = 0;
   /** The defect switch of this site (defects.ts), read once: every copy at once, every piece at once. */
@@ -137,6 +139,7 @@ export class PartitionCopies {
     };
     this.out.event({ event: 'copy_started', partition: rep.id, to: target, attempt: this.attempts });
     this.reportedAt[rep.id] = Number.NEGATIVE_INFINITY;
+    this.reports[rep.id] = 0;
     // The defect: the whole snapshot goes out in one turn, without waiting for the target.
     while (this.sendNextPiece(rep) && this.burst);
   }
@@ -245,7 +248,27 @@ export class PartitionCopies {
       });
     }
     if (!this.reportDue(rep.id, now)) return;
-    this.tellLeader({ t: 'copied', tv: this.membership.version, p: rep.id, to: target, e: rep.epoch });
+    const report: CopyComplete = {
+      t: 'copied',
+      tv: this.membership.version,
+      p: rep.id,
+      to: target,
+      e: rep.epoch,
+    };
+    this.tellLeader(report);
+    // Not shown in the table after a first report: this place may not reach the leader (a link cut
+    // one way), while the target, which holds the copy, may. It passes the report on. The report
+    // says only what the direct one says, and the leader checks it against its table the same way.
+    const reports = (this.reports[rep.id] ?? 0) + 1;
+    this.reports[rep.id] = reports;
+    const via = this.membership.table?.member(target);
+    if (
+      reports > 1 &&
+      via !== undefined &&
+      !this.membership.isLeader() &&
+      via.id !== this.membership.table?.leader?.id
+    )
+      this.out.send(via.address, { ...report, relay: true });
   }
 
   /** Primary handing over: once its backup has every write it answered, tells the leader (again, until done). */
@@ -270,9 +293,15 @@ export class PartitionCopies {
     return true;
   }
 
-  /** Leader: a copy is complete; its target becomes the backup. */
+  /** Leader: a copy is complete; its target becomes the backup. The target passes a relayed report to its leader. */
   handleCopied(m: CopyComplete): void {
-    if (!this.membership.isLeader()) return;
+    if (!this.membership.isLeader()) {
+      const leader = this.membership.table?.leader;
+      // Passed on once, and only by the copy's target: no report circles between places.
+      if (m.relay === true && m.to === this.membership.id && leader !== undefined)
+        this.out.send(leader.address, { t: 'copied', tv: m.tv, p: m.p, to: m.to, e: m.e });
+      return;
+    }
     this.membership.committer.change((t) => completeCopy(t, m.p, m.to, m.e));
   }
 

@@ -637,7 +637,7 @@ export class Leadership {
       if (this.membership.fetchDue(now)) this.membership.askEveryone();
     } else if (suspects.length > 0) {
       const lost = this.detector.suspects(now, this.config.lostAfterMs);
-      committer.change((t) => planRepair(declareSilent(t, suspects, lost)));
+      committer.change((t) => planRepair(declareSilent(t, suspects, lost), suspects));
       // Once all is repaired, even out the primaries (a spare that took over backups takes primaries too).
     } else if (!this.repairCutLinks(now) && committer.idle && committer.decided !== this.balanced) {
       const base = committer.decided;

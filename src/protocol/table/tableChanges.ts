@@ -106,9 +106,11 @@ export function declareSilent(t: TableData, silent: readonly number[], lost: rea
  * Restores redundancy: every partition with a primary but no backup or copy target gets a target.
  * A spare is put to work first (it takes over the dead place's roles); with none left, the
  * survivors share the work, least loaded first, never in the primary's zone when another zone has
- * a live active place. Returns the same table when there is nothing to do.
+ * a live active place. Never to a place in `avoid` (silent ones kept as members: a copy to them
+ * could not complete, and would be taken off again at the next look). Returns the same table when
+ * there is nothing to do.
  */
-export function planRepair(t: TableData): TableData {
+export function planRepair(t: TableData, avoid: readonly number[] = []): TableData {
   const needy = t.partitions.flatMap((a, p) =>
     a.primary !== null && a.backup === null && a.target === null ? [p] : [],
   );
@@ -129,7 +131,7 @@ export function planRepair(t: TableData): TableData {
     let best: Member | undefined;
     let bestScore = Number.POSITIVE_INFINITY;
     for (const m of active) {
-      if (m.id === a.primary) continue;
+      if (m.id === a.primary || avoid.includes(m.id)) continue;
       // Other zone first, then the fresh spare, then the least loaded.
       const sameZone = primaryZone !== null && m.zone === primaryZone ? 1 : 0;
       const score = sameZone * 1e9 + (m.id === spare?.id ? 0 : 1e6) + load.get(m.id)!;

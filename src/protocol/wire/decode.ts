@@ -200,7 +200,13 @@ const SCHEMAS: { readonly [T in Exclude<PlaceMessage['t'], 'op'>]: Schema } = {
     ['g', nat, 'a copy attempt'],
     ['id', nat, 'a place id'],
   ],
-  copied: [TV, ['p', nat, 'a partition number'], ['to', nat, 'a place id'], ['e', nat, 'an epoch']],
+  copied: [
+    TV,
+    ['p', nat, 'a partition number'],
+    ['to', nat, 'a place id'],
+    ['e', nat, 'an epoch'],
+    ['relay', optional((v) => typeof v === 'boolean'), 'a boolean'],
+  ],
   handedOver: [TV, ['p', nat, 'a partition number'], ['from', nat, 'a place id'], ['e', nat, 'an epoch']],
   hb: [
     TV,

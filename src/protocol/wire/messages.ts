@@ -315,13 +315,17 @@ export interface SnapshotAck {
   id: number;
 }
 
-/** Primary to leader: the copy of a partition to `to` is complete and in sync. */
+/**
+ * Primary to leader: the copy of a partition to `to` is complete and in sync. Sent again until the
+ * table shows it, and then also through the target (`relay`), which passes it on to its leader once.
+ */
 export interface CopyComplete {
   t: 'copied';
   tv: number;
   p: number;
   to: number;
   e: number;
+  relay?: boolean;
 }
 
 /** Primary to leader: its backup holds every write it answered; the roles may swap. */
