@@ -65,6 +65,13 @@ describe('deterministic simulation', () => {
     expect((await simulateSeed(5095, {})).failure).toBeNull();
   });
 
+  it('seed 8866 (found by the 10,000-seed campaign) keeps both copies: a place taken back under a new id reports no stale stall', async () => {
+    // A place declared dead and taken back as a spare kept, per partition, the stall it had measured
+    // as a primary under its old id. Made primary again, it named its new, healthy backup unreachable
+    // at once; the leader took that backup off, and the next crash lost the partitions' last copy.
+    expect((await simulateSeed(8866, {})).failure).toBeNull();
+  });
+
   it('seed 1820 (found by a partition campaign) keeps one primary per partition', async () => {
     // A place cut off, holding a last copy, is demoted (its other primaries go to their backups) in a
     // table not yet committed; heard again meanwhile, it was given a lease on its old table: two

@@ -44,9 +44,15 @@ export class Replication {
   private readonly lastResendAt = new Map<string, number>();
   /** Addresses whose connection broke again within the retry period: resent once it is over. */
   private readonly resendLater = new Set<string>();
-  /** Per partition: the oldest unacknowledged write, and since when it has been the oldest. */
-  /** Per partition (as primary): the oldest unacknowledged write, since when it waits, and the last resend. */
-  private readonly stalls: ({ seq: number; since: number; first: number } | undefined)[] = [];
+  /**
+   * Per partition (as primary): the oldest unacknowledged write, the partner it waits for (backup or
+   * copy target), since when it waits, and the last resend. A stall is against one partner, in one
+   * role: it ends when either changes.
+   */
+  private readonly stalls: (
+    | { seq: number; peer: number | null; since: number; first: number }
+    | undefined
+  )[] = [];
   /** The defect switch of this site (defects.ts), read once. */
   private readonly ackBeforeReplication: boolean;
 
@@ -99,6 +105,9 @@ export class Replication {
           : a.backup === me || a.target === me
             ? 'backup'
             : 'none';
+    // A stall measured in another role (this place may have been demoted, declared dead and taken
+    // back under a new id meanwhile) says nothing about the writes of this one.
+    if (role !== rep.role) this.stalls[rep.id] = undefined;
     if (role === 'primary') {
       if (rep.role !== 'primary') {
         rep.promote(a.epoch);
@@ -241,15 +250,16 @@ export class Replication {
       this.stalls[rep.id] = undefined;
       return;
     }
-    if (stall === undefined || stall.seq !== seq) {
-      this.stalls[rep.id] = { seq, since: now, first: now };
+    const table = this.membership.table!;
+    const a = table.data.partitions[rep.id];
+    const peer = a?.backup ?? a?.target ?? null;
+    if (stall === undefined || stall.seq !== seq || stall.peer !== peer) {
+      this.stalls[rep.id] = { seq, peer, since: now, first: now };
       return;
     }
     if (now - stall.since < this.config.failureTimeoutMs * RESEND_AFTER_FT) return;
     stall.since = now;
-    const table = this.membership.table!;
-    const a = table.data.partitions[rep.id];
-    const address = table.member(a?.backup ?? a?.target ?? null)?.address;
+    const address = table.member(peer)?.address;
     if (address !== undefined) this.resendUnacknowledged(rep, address);
   }
 
@@ -269,7 +279,8 @@ export class Replication {
         continue;
       const a = table.data.partitions[rep.id];
       const peer = a?.backup ?? a?.target ?? null;
-      if (peer !== null) out.add(peer);
+      // Only the partner the write has waited for all along: a stall against an earlier one says nothing of it.
+      if (peer !== null && peer === stall.peer) out.add(peer);
     }
     return [...out];
   }
