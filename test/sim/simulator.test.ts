@@ -141,13 +141,15 @@ describe('deterministic simulation', () => {
   it('with overlapping failures, every answer is right or the store says it is invalid', async () => {
     const failed: string[] = [];
     let invalid = 0;
-    for (let seed = 1; seed <= 40; seed++) {
+    // Seeds 73 and 84 end in an invalid verdict (both copies of some partitions crashed): it must be a
+    // right one, with every answer before it right too.
+    for (const seed of [...Array.from({ length: 40 }, (_, i) => i + 1), 73, 84]) {
       const r = await simulateSeed(seed, { mode: 'catastrophe' });
       if (r.invalid) invalid++;
       if (!r.ok) failed.push(`seed ${seed}: ${r.failure}`);
     }
     expect(failed).toEqual([]);
-    expect(invalid).toBeGreaterThan(0);
+    expect(invalid).toBeGreaterThanOrEqual(2);
   }, 120_000);
 });
 
@@ -166,7 +168,7 @@ describe('the simulator catches known defects wired into it', () => {
     // It declares the live voters ranked before it dead, and with them copies the store still had.
     const found = await firstFailing('takeover-without-majority', 3);
     expect(found?.failure).toMatch(
-      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|without a leader with a lease|both act as primary|epoch would go back/,
+      /invalid under single failures|declared dead though no fault|both lead with a lease|no leader with a lease|without a leader with a lease|both act as primary|two primaries for partition|epoch would go back/,
     );
   }, 60_000);
 
@@ -195,11 +197,11 @@ describe('the simulator catches known defects wired into it', () => {
     expect(await firstFailing(undefined, 3, 'normal', heavy)).toBeNull();
   }, 300_000);
 
-  it('a backup that takes entries of an older epoch: caught by catastrophe seed 123, and that seed passes without it', async () => {
+  it('a backup that takes entries of an older epoch: caught by catastrophe seed 623, and that seed passes without it', async () => {
     // Only a long stall past a failover and a handover delivers such entries; this seed has one.
-    const caught = await simulateSeed(123, { mode: 'catastrophe', defect: 'stale-epoch' });
+    const caught = await simulateSeed(623, { mode: 'catastrophe', defect: 'stale-epoch' });
     expect(caught.failure).toMatch(/took entry s\d+ of partition \d+ from epoch \d+, older than its own/);
-    expect((await simulateSeed(123, { mode: 'catastrophe' })).ok).toBe(true);
+    expect((await simulateSeed(623, { mode: 'catastrophe' })).ok).toBe(true);
   }, 60_000);
 
   it('a copy that skips the updates arriving while it runs: caught within 20 seeds', async () => {
