@@ -58,8 +58,6 @@ export class PartitionCopies {
   private readonly states: CopyState[] = [];
   /** When completion was last reported per partition (reports repeat until the table shows them). */
   private readonly reportedAt: number[] = [];
-  /** Reports of completion sent per partition since its copy or handover began. */
-  private readonly reports: number[] = [];
   /** Attempts started by this place (numbers them). */
   private attempts = 0;
   /** The defect switch of this site (defects.ts), read once: every copy at once, every piece at once. */
@@ -139,7 +137,6 @@ export class PartitionCopies {
     };
     this.out.event({ event: 'copy_started', partition: rep.id, to: target, attempt: this.attempts });
     this.reportedAt[rep.id] = Number.NEGATIVE_INFINITY;
-    this.reports[rep.id] = 0;
     // The defect: the whole snapshot goes out in one turn, without waiting for the target.
     while (this.sendNextPiece(rep) && this.burst);
   }
@@ -247,6 +244,8 @@ export class PartitionCopies {
         durationMs: now - s.startedAt,
       });
     }
+    // start() clears the time of the last report: a time here means this copy was reported before.
+    const again = (this.reportedAt[rep.id] ?? Number.NEGATIVE_INFINITY) !== Number.NEGATIVE_INFINITY;
     if (!this.reportDue(rep.id, now)) return;
     const report: CopyComplete = {
       t: 'copied',
@@ -259,11 +258,9 @@ export class PartitionCopies {
     // Not shown in the table after a first report: this place may not reach the leader (a link cut
     // one way), while the target, which holds the copy, may. It passes the report on. The report
     // says only what the direct one says, and the leader checks it against its table the same way.
-    const reports = (this.reports[rep.id] ?? 0) + 1;
-    this.reports[rep.id] = reports;
     const via = this.membership.table?.member(target);
     if (
-      reports > 1 &&
+      again &&
       via !== undefined &&
       !this.membership.isLeader() &&
       via.id !== this.membership.table?.leader?.id
